@@ -1,0 +1,69 @@
+"""Checks: small queries over the ProjectModel, registered by rule id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from scalelint.config import Config
+from scalelint.findings import Finding, Related, Severity, Span
+from scalelint.project import FuncRef, ProjectModel
+from scalelint.rulebook import all_rules
+
+CheckFunction = Callable[[ProjectModel, Config], Iterator[Finding]]
+CHECKS: dict[str, CheckFunction] = {}
+
+
+def check(rule_id: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check for a rule that has a page in rules/."""
+
+    def register(function: CheckFunction) -> CheckFunction:
+        if rule_id not in all_rules():
+            raise RuntimeError(f"check {function.__name__} names {rule_id}, which has no rule page")
+        CHECKS[rule_id] = function
+        return function
+
+    return register
+
+
+def finding(
+    rule_id: str,
+    path: str,
+    span: Span,
+    message: str,
+    related: tuple[Related, ...] = (),
+    severity: Severity | None = None,
+) -> Finding:
+    """A finding with the rule's default severity unless one is given."""
+    return Finding(
+        rule=rule_id,
+        path=path,
+        span=span,
+        message=message,
+        severity=severity or all_rules()[rule_id].severity,
+        related=related,
+    )
+
+
+def request_chain(project: ProjectModel, function: FuncRef) -> tuple[Related, ...]:
+    """Related locations from the handler down to `function`: how a request gets there."""
+    handler, chain = project.request_path[function]
+    start = project.functions[handler.function]
+    steps = [
+        Related(
+            project.path_of(handler.function),
+            start.span.line,
+            f"{handler.label} is handled by `{handler.function.qualname}`",
+        )
+    ]
+    for step in chain:
+        steps.append(
+            Related(project.path_of(step.caller), step.site.span.line, f"calls `{step.site.text}`")
+        )
+    return tuple(steps)
+
+
+def load_checks() -> dict[str, CheckFunction]:
+    """Import every family module so that its checks register themselves."""
+    from scalelint.checks import connections, parse_errors, query_budget  # noqa: F401
+
+    return CHECKS

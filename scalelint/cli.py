@@ -1,0 +1,160 @@
+"""The command line: `scalelint check`, `scalelint rules`, `scalelint explain`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from scalelint import __version__
+from scalelint.config import ConfigError, find_root, load_config
+from scalelint.findings import Severity
+from scalelint.knowledge import KnowledgeError
+
+FORMATS = ("text", "json", "sarif", "github", "checklist")
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _selectors(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _color(stream: object) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _fail(message: str) -> None:
+    click.echo(f"scalelint: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scalelint")
+def main() -> None:
+    """Find the code that collapses a Python web backend under real traffic."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write the report to FILE.")
+@click.option("--select", multiple=True, help="Rules or prefixes to enable (replaces the config's select).")
+@click.option("--ignore", multiple=True, help="Rules or prefixes to disable.")
+@click.option("--extend-select", multiple=True, help="Rules or prefixes to enable on top of select.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), help="Lowest severity that fails the run (default: warning).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), help="Config file (pyproject.toml or scalelint.toml).")
+@click.option("--debug", is_flag=True, help="Show notes on skipped SQL and tracebacks of internal errors.")
+def check(
+    paths: tuple[Path, ...],
+    output_format: str,
+    output: Path | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    fail_on: str | None,
+    exit_zero: bool,
+    config_file: Path | None,
+    debug: bool,
+) -> None:
+    """Check PATHS (default: the current folder) for scale anti-patterns.
+
+    The whole project (found from the config file or .git) is analysed, so a
+    helper in another module is seen; findings are reported for PATHS only.
+    """
+    try:
+        _check(list(paths) or [Path(".")], output_format, output, select, ignore, extend_select,
+               fail_on, exit_zero, config_file, debug)
+    except (ConfigError, KnowledgeError) as error:
+        _fail(str(error))
+    except Exception as error:  # the CLI edge: never a traceback unless --debug
+        if debug:
+            traceback.print_exc()
+        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")
+
+
+def _check(paths: list[Path], output_format: str, output: Path | None, select: tuple[str, ...],
+           ignore: tuple[str, ...], extend_select: tuple[str, ...], fail_on: str | None,
+           exit_zero: bool, config_file: Path | None, debug: bool) -> None:
+    from scalelint.engine import run
+    from scalelint.report import reporters
+
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"path not found: {path}")
+    if config_file is not None:
+        root = config_file.resolve().parent
+    else:
+        common = Path(os.path.commonpath([str(p.resolve()) for p in paths]))
+        root = find_root(common)
+    config = load_config(root, config_file)
+    if select:
+        config.select = _selectors(select)
+    if ignore:
+        config.ignore = (*config.ignore, *_selectors(ignore))
+    if extend_select:
+        config.extend_select = (*config.extend_select, *_selectors(extend_select))
+    if fail_on:
+        config.fail_on = Severity.parse(fail_on)
+    result = run(paths, config)
+    for warning in result.warnings:
+        click.echo(f"scalelint: warning: {warning}", err=True)
+    if debug:
+        for note in result.debug:
+            click.echo(f"scalelint: debug: {note}", err=True)
+    render = reporters()[output_format]
+    if output is not None:
+        try:
+            output.write_text(render(result, False), encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot write {output}: {error.strerror}") from None
+    else:
+        sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))
+    failing = [f for f in result.findings if f.severity >= config.fail_on]
+    sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
+
+
+@main.command()
+def rules() -> None:
+    """List every rule with its family, severity and checklist item."""
+    from scalelint.rulebook import all_rules
+
+    metas = list(all_rules().values())
+    width = max(len(m.name) for m in metas)
+    click.echo(f"{'id':<6} {'name':<{width}} {'family':<13} {'severity':<8} checklist item")
+    for meta in metas:
+        click.echo(
+            f"{meta.id:<6} {meta.name:<{width}} {meta.family:<13} {meta.severity.label:<8} "
+            f"{meta.checklist or '-'}"
+        )
+
+
+@main.command()
+@click.argument("rule_id")
+def explain(rule_id: str) -> None:
+    """Show the page of a rule: what it finds, why it hurts, how to fix it."""
+    from scalelint.rulebook import all_rules
+
+    meta = all_rules().get(rule_id.upper())
+    if meta is None:
+        _fail(f"unknown rule '{rule_id}' (see `scalelint rules`)")
+        return
+    header = f"# {meta.id} {meta.name}\n\n{meta.summary}\n\nSeverity: {meta.severity.label}."
+    if meta.checklist:
+        header += f" Checklist item: {meta.checklist}"
+    text = f"{header}\n\n{meta.body.strip()}\n"
+    if _color(sys.stdout):
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,175 @@
+"""One run: discover files, phase 1 per file, phase 2 for the project, checks, filters."""
+
+from __future__ import annotations
+
+import io
+import os
+import tokenize
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+
+import pathspec
+
+from scalelint.checks import load_checks
+from scalelint.config import Config, ConfigError
+from scalelint.facts.model import FileFacts, ParseError
+from scalelint.facts.suppressions import is_suppressed, sql_suppressions
+from scalelint.files import discover, report_scope
+from scalelint.findings import Finding, Related
+from scalelint.knowledge import load_knowledge
+from scalelint.project import ProjectModel
+from scalelint.rulebook import RULES_DIR, all_rules, checklist
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class RunResult:
+    """What a run found, in the report scope, ready for a reporter."""
+
+    findings: list[Finding]
+    files_checked: int
+    root: Path
+    enabled: frozenset[str]
+    cwd: Path = field(default_factory=Path.cwd)
+    warnings: list[str] = field(default_factory=list)
+    debug: list[str] = field(default_factory=list)
+
+    @property
+    def cwd_uri(self) -> str:
+        return self.cwd.as_uri().rstrip("/") + "/"
+
+    def source_line(self, path: str, line: int) -> str | None:
+        """The text of a line of a reported file (for code frames)."""
+        lines = _read_lines(str(self.cwd / path))
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+@cache
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def known_rule_ids() -> set[str]:
+    """Every id in the catalog, implemented or planned."""
+    ids = set(all_rules())
+    for item in checklist():
+        ids.update(item.rules)
+    return ids
+
+
+def enabled_rules(config: Config) -> frozenset[str]:
+    """Implemented rules that select/extend-select pick and ignore does not drop."""
+    known = known_rule_ids()
+    for selector in (*config.select, *config.extend_select, *config.ignore):
+        if selector.upper() != "ALL" and not any(r.startswith(selector.upper()) for r in known):
+            raise ConfigError(f"unknown rule selector '{selector}'")
+
+    def matches(rule: str, selectors: Iterable[str]) -> bool:
+        return any(s.upper() == "ALL" or rule.startswith(s.upper()) for s in selectors)
+
+    return frozenset(
+        rule
+        for rule in all_rules()
+        if matches(rule, (*config.select, *config.extend_select)) and not matches(rule, config.ignore)
+    )
+
+
+def load_file(path: Path, relative: str, dialect: str) -> tuple[FileFacts, str | None]:
+    """Facts of one file, and a warning when it was skipped."""
+    language = "sql" if path.suffix == ".sql" else "python"
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return FileFacts(relative, language), f"{relative}: skipped, cannot read: {error.strerror}"
+    if len(data) > MAX_FILE_BYTES:
+        return FileFacts(relative, language), f"{relative}: skipped, larger than 10 MB"
+    if b"\0" in data:
+        return FileFacts(relative, language), f"{relative}: skipped, binary file (NUL bytes)"
+    try:
+        encoding = "utf-8-sig"
+        if language == "python":
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        message = f"not valid {encoding} text (byte 0x{data[error.start]:02x} on line {line})"
+        return FileFacts(relative, language, parse_error=ParseError(message, line)), None
+    except (SyntaxError, LookupError) as error:
+        return FileFacts(relative, language, parse_error=ParseError(f"bad encoding declaration: {error}")), None
+    if language == "sql":
+        from scalelint.facts.sql import analyse_file
+
+        statements, failed = analyse_file(text, dialect)
+        notes = (f"{failed} SQL statement(s) sqlglot could not parse",) if failed else ()
+        return FileFacts(
+            relative, "sql", sql=tuple(statements), suppressions=sql_suppressions(text),
+            lines=text.count("\n") + 1, notes=notes,
+        ), None
+    from scalelint.facts.python import python_facts
+
+    return python_facts(relative, text, dialect), None
+
+
+def run(paths: list[Path], config: Config, cwd: Path | None = None) -> RunResult:
+    """Analyse the whole project of `config.root`, report on `paths`."""
+    cwd = (cwd or Path.cwd()).resolve()
+    root = config.root.resolve()
+    enabled = enabled_rules(config)
+    reported, missing = report_scope(paths, config)
+    if missing:
+        raise ConfigError(f"path not found: {missing[0]}")
+    analysed = sorted(set(discover(config)) | set(reported))
+    warnings: list[str] = []
+    debug: list[str] = []
+    facts: dict[str, FileFacts] = {}
+    for path in analysed:
+        relative = path.relative_to(root).as_posix()
+        file_facts, warning = load_file(path, relative, config.dialect)
+        facts[relative] = file_facts
+        if warning:
+            warnings.append(warning)
+        debug.extend(f"{relative}: {note}" for note in file_facts.notes)
+    knowledge = load_knowledge(RULES_DIR / "apis", config.apis)
+    project = ProjectModel(facts, knowledge)
+    checks = load_checks()
+    in_scope = {p.relative_to(root).as_posix() for p in reported}
+    ignores = [
+        (pathspec.GitIgnoreSpec.from_lines([glob]), tuple(ids))
+        for glob, ids in config.per_file_ignores.items()
+    ]
+    findings: list[Finding] = []
+    for rule_id in sorted(enabled):
+        for item in checks[rule_id](project, config):
+            if item.path not in in_scope or _silenced(item, facts[item.path], ignores):
+                continue
+            findings.append(_display(item, root, cwd))
+    findings.sort(key=lambda f: f.sort_key)
+    return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
+
+
+def _silenced(item: Finding, facts: FileFacts, ignores: list[tuple[pathspec.PathSpec, tuple[str, ...]]]) -> bool:
+    for line, codes in facts.suppressions:
+        if line == item.span.line and is_suppressed(item.rule, codes):
+            return True
+    return any(
+        spec.match_file(item.path) and any(item.rule.startswith(i.upper()) for i in ids)
+        for spec, ids in ignores
+    )
+
+
+def _relative(path: str, root: Path, cwd: Path) -> str:
+    return Path(os.path.relpath(root / path, cwd)).as_posix()
+
+
+def _display(item: Finding, root: Path, cwd: Path) -> Finding:
+    """Paths as the user sees them: relative to the current directory."""
+    related = tuple(
+        Related(_relative(r.path, root, cwd), r.line, r.message) for r in item.related
+    )
+    return replace(item, path=_relative(item.path, root, cwd), related=related)

@@ -1,0 +1,1 @@
+"""Phase 1: each file becomes plain, picklable facts (no libcst nodes inside)."""

@@ -1,0 +1,193 @@
+"""The fact types phase 1 produces for every file.
+
+Values are *symbolic*: phase 1 sees one file, so `pool.getconn()` where `pool` was
+imported from another module is recorded as `CallResult(Attr(Imported("app.db.pool"),
+"getconn"))`; phase 2 resolves it with the whole project and the API knowledge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from scalelint.findings import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """A name bound by an import, expanded: `psycopg2.connect`, `.repo.fetch` (relative)."""
+
+    dotted: str
+
+
+@dataclass(frozen=True, slots=True)
+class Global:
+    """A module-level name of the file itself (function, class, variable or builtin)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """`base.attr`."""
+
+    base: Value
+    attr: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What calling `callee` returns."""
+
+    callee: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """An instance of the type `of` (a parameter annotation, `self`)."""
+
+    of: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An element obtained by iterating `of` (a loop target)."""
+
+    of: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A literal: str, int, float, bool or None."""
+
+    value: str | int | float | bool | None
+
+
+Value = Union[Imported, Global, Attr, CallResult, Instance, Item, Const]
+
+
+@dataclass(frozen=True, slots=True)
+class SqlStatement:
+    """What one SQL statement does, as far as sqlglot could tell.
+
+    `kind` is select/insert/update/delete/merge/ddl/other. Columns are
+    `table.column` when the table is known, the bare column otherwise.
+    """
+
+    kind: str
+    tables: tuple[str, ...]
+    line: int = 1
+    has_limit: bool = False
+    filter_columns: tuple[str, ...] = ()
+    order_columns: tuple[str, ...] = ()
+    is_aggregate: bool = False
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """An enclosing loop of an operation: for, async for, while or a comprehension."""
+
+    kind: str
+    line: int
+    iterable: Value | None
+    iter_text: str
+    bounded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """A call expression, unclassified: phase 2 decides what it does."""
+
+    callee: Value
+    text: str
+    span: Span
+    loops: tuple[Loop, ...] = ()
+    args: tuple[Value | None, ...] = ()
+    kwargs: tuple[tuple[str, Value | None], ...] = ()
+    sql: tuple[SqlStatement, ...] = ()
+    stored_globally: bool = False
+
+    def kwarg(self, name: str) -> Value | None:
+        for key, value in self.kwargs:
+            if key == name:
+                return value
+        return None
+
+    def has_kwarg(self, name: str) -> bool:
+        return any(key == name for key, _ in self.kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A function parameter with its annotation and default, as values."""
+
+    name: str
+    annotation: Value | None = None
+    default: Value | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decorator:
+    """`@callee` or `@callee(args)`; `call` is set for the call form."""
+
+    callee: Value
+    text: str
+    line: int
+    call: CallSite | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionFacts:
+    """A function or method. `qualname` is local to the module: `Repo.fetch`."""
+
+    qualname: str
+    span: Span
+    is_async: bool
+    class_name: str | None
+    decorators: tuple[Decorator, ...]
+    params: tuple[Param, ...]
+    calls: tuple[CallSite, ...]
+    returns: tuple[Value, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassFacts:
+    """A class: its bases and the values of its attributes (body and `self.x = ...`)."""
+
+    qualname: str
+    span: Span
+    bases: tuple[Value, ...]
+    attributes: tuple[tuple[str, Value], ...]
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """Why a file could not be analysed, and where."""
+
+    message: str
+    line: int = 1
+    column: int = 1
+
+
+Suppression = tuple[int, frozenset[str]]
+"""A line and the rule ids silenced on it; an empty set silences every rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """Everything phase 2 needs from one file. `path` is POSIX, relative to the root."""
+
+    path: str
+    language: str
+    imports: tuple[tuple[str, str], ...] = ()
+    module_vars: tuple[tuple[str, Value], ...] = ()
+    functions: tuple[FunctionFacts, ...] = ()
+    classes: tuple[ClassFacts, ...] = ()
+    module_calls: tuple[CallSite, ...] = ()
+    sql: tuple[SqlStatement, ...] = ()
+    suppressions: tuple[Suppression, ...] = ()
+    parse_error: ParseError | None = None
+    lines: int = 0
+    notes: tuple[str, ...] = field(default=())

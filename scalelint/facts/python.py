@@ -1,0 +1,601 @@
+"""Phase 1 for Python: ONE libcst traversal per file into FileFacts.
+
+No libcst metadata providers: names are resolved with an import-alias table built
+in the same pass, loops with a stack kept by the visitor, and positions only for
+the nodes that become facts (see positions.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import libcst as cst
+
+from scalelint.facts import sql
+from scalelint.facts.model import (
+    Attr,
+    CallResult,
+    CallSite,
+    ClassFacts,
+    Const,
+    Decorator,
+    FileFacts,
+    FunctionFacts,
+    Global,
+    Imported,
+    Instance,
+    Item,
+    Loop,
+    Param,
+    ParseError,
+    SqlStatement,
+    Value,
+)
+from scalelint.facts.positions import AstPositions, MetadataPositions, PositionMismatch
+from scalelint.facts.suppressions import python_suppressions
+from scalelint.findings import Span
+
+# A loop over at most this many literal items, or range(k) with k at most this, runs
+# a fixed, small number of times: a retry loop, not a per-row loop.
+SMALL_LOOP = 10
+HOLE = "__scalelint_hole__"
+
+Positions = Union[AstPositions, MetadataPositions]
+
+
+@dataclass
+class _Scope:
+    """A function body being visited (or the module body)."""
+
+    qualname: str
+    env: dict[str, Value | None] = field(default_factory=dict)
+    global_names: set[str] = field(default_factory=set)
+    calls: list[CallSite] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)
+    returns: list[Value] = field(default_factory=list)
+
+
+@dataclass
+class _PendingFunction:
+    node: cst.FunctionDef
+    qualname: str
+    span: Span
+    class_name: str | None
+    params: tuple[Param, ...]
+    decorators: list[Decorator]
+
+
+@dataclass
+class _PendingClass:
+    qualname: str
+    span: Span
+    bases: tuple[Value, ...]
+    attributes: dict[str, Value] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=list)
+
+
+def dotted_text(node: cst.CSTNode) -> str:
+    """Short source-like text of an expression, without libcst code generation."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{dotted_text(node.value)}.{node.attr.value}"
+    if isinstance(node, cst.Call):
+        return f"{dotted_text(node.func)}()"
+    if isinstance(node, cst.Subscript):
+        return f"{dotted_text(node.value)}[]"
+    if isinstance(node, cst.Await):
+        return f"await {dotted_text(node.expression)}"
+    if isinstance(node, (cst.SimpleString, cst.Integer)):
+        return node.value
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        return "[...]"
+    return "..."
+
+
+def _string_text(node: cst.BaseExpression) -> str | None:
+    """The text of a string expression, f-string holes replaced by a placeholder."""
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.ConcatenatedString):
+        left, right = _string_text(node.left), _string_text(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, cst.FormattedString):
+        parts: list[str] = []
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                parts.append(part.value)
+            else:
+                parts.append(HOLE)
+        return "".join(parts)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        left, right = _string_text(node.left), _string_text(node.right)
+        if left is not None or right is not None:
+            return (left or HOLE) + (right or HOLE)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+        return _string_text(node.left)
+    return None
+
+
+class FactsVisitor(cst.CSTVisitor):
+    """Collects imports, module values, classes, functions and their call sites."""
+
+    def __init__(self, positions: Positions, dialect: str) -> None:
+        super().__init__()
+        self.positions = positions
+        self.dialect = dialect
+        self.imports: dict[str, str] = {}
+        self.module_vars: dict[str, Value] = {}
+        self.functions: list[FunctionFacts] = []
+        self.classes: list[ClassFacts] = []
+        self.module = _Scope("<module>")
+        self.scopes: list[_Scope] = [self.module]
+        self.class_stack: list[_PendingClass] = []
+        self.function_stack: list[_PendingFunction] = []
+        # Node ids whose visit changes context: function bodies, loop bodies,
+        # comprehension iterables that run outside the comprehension.
+        self._enter_function: dict[int, _PendingFunction] = {}
+        self._enter_loop: dict[int, Loop] = {}
+        self._escape_loop: set[int] = set()
+        self._saved_loops: list[list[Loop]] = []
+        self._global_stores: set[int] = set()
+        self._decorator_lines: dict[int, int] = {}
+        self.sql_failures = 0
+
+    # ---- context switching on arbitrary nodes -------------------------------
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        key = id(node)
+        if key in self._enter_function:
+            pending = self._enter_function[key]
+            scope = _Scope(pending.qualname)
+            for param in pending.params:
+                scope.env[param.name] = param.annotation and Instance(param.annotation)
+            if pending.class_name and pending.params:
+                first = pending.params[0].name
+                if first in ("self", "cls"):
+                    scope.env[first] = Instance(Global(pending.class_name))
+            self.scopes.append(scope)
+        if key in self._enter_loop:
+            self.scopes[-1].loops.append(self._enter_loop[key])
+        if key in self._escape_loop:
+            scope = self.scopes[-1]
+            self._saved_loops.append(scope.loops)
+            scope.loops = scope.loops[:-1]
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        key = id(original_node)
+        if key in self._escape_loop:
+            self.scopes[-1].loops = self._saved_loops.pop()
+        if key in self._enter_loop:
+            self.scopes[-1].loops.pop()
+        if key in self._enter_function:
+            self._finish_function(self._enter_function.pop(key), self.scopes.pop())
+
+    # ---- values ------------------------------------------------------------
+
+    def lookup(self, name: str) -> Value | None:
+        for scope in reversed(self.scopes[1:]):
+            if name in scope.global_names:
+                break
+            if name in scope.env:
+                return scope.env[name]
+        if name in self.imports:
+            return Imported(self.imports[name])
+        if name in self.module_vars:
+            value = self.module_vars[name]
+            if isinstance(value, Const):
+                return value
+        return Global(name)
+
+    def value_of(self, node: cst.BaseExpression) -> Value | None:
+        if isinstance(node, cst.Name):
+            if node.value in ("True", "False", "None"):
+                return Const({"True": True, "False": False, "None": None}[node.value])
+            return self.lookup(node.value)
+        if isinstance(node, cst.Attribute):
+            base = self.value_of(node.value)
+            if base is None:
+                return None
+            if isinstance(base, Imported):
+                return Imported(f"{base.dotted}.{node.attr.value}")
+            return Attr(base, node.attr.value)
+        if isinstance(node, cst.Call):
+            callee = self.value_of(node.func)
+            return None if callee is None else CallResult(callee)
+        if isinstance(node, cst.Await):
+            return self.value_of(node.expression)
+        if isinstance(node, cst.Integer):
+            return Const(node.evaluated_value)
+        if isinstance(node, cst.Float):
+            return Const(node.evaluated_value)
+        if isinstance(node, cst.Subscript):
+            base = self.value_of(node.value)
+            return None if base is None else Item(base)
+        text = _string_text(node)
+        if text is not None:
+            return Const(text)
+        return None
+
+    def _sql_text(self, node: cst.BaseExpression) -> str | None:
+        """SQL passed as an argument: a string, a variable holding one, text("...")."""
+        value = self.value_of(node)
+        if isinstance(value, Const) and isinstance(value.value, str):
+            return value.value
+        if isinstance(node, cst.Call):
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "format":
+                return _string_text(func.value)
+            if node.args:
+                return self._sql_text(node.args[0].value)
+        return None
+
+    def _sql_of_args(self, node: cst.Call) -> tuple[SqlStatement, ...]:
+        for arg in node.args:
+            text = self._sql_text(arg.value)
+            if text is None or not sql.looks_like_sql(text):
+                continue
+            parsed = sql.analyse(text, self.dialect)
+            if parsed is None:
+                self.sql_failures += 1
+                return ()
+            return parsed
+        return ()
+
+    # ---- imports -----------------------------------------------------------
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
+            if alias.asname and isinstance(alias.asname.name, cst.Name):
+                self.imports[alias.asname.name.value] = dotted
+            else:
+                head = dotted.split(".")[0]
+                self.imports[head] = head
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
+        base = "." * len(node.relative) + (module or "")
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = cst.helpers.get_full_name_for_node(alias.name) or ""
+            local = name
+            if alias.asname and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            joined = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
+            self.imports[local] = joined
+
+    # ---- definitions -------------------------------------------------------
+
+    def _qualname(self, name: str) -> str:
+        if self.function_stack and self.scopes[-1] is not self.module:
+            return f"{self.function_stack[-1].qualname}.<locals>.{name}"
+        if self.class_stack:
+            return f"{self.class_stack[-1].qualname}.{name}"
+        return name
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        bases = tuple(v for v in (self.value_of(a.value) for a in node.bases) if v is not None)
+        qualname = self._qualname(node.name.value)
+        self.class_stack.append(_PendingClass(qualname, self.positions.take(node), bases))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        pending = self.class_stack.pop()
+        self.classes.append(
+            ClassFacts(
+                qualname=pending.qualname,
+                span=pending.span,
+                bases=pending.bases,
+                attributes=tuple(pending.attributes.items()),
+                methods=tuple(pending.methods),
+            )
+        )
+        if not self.class_stack and len(self.scopes) == 1:
+            self.module_vars.setdefault(pending.qualname, Global(pending.qualname))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        span = self.positions.take(node)
+        in_class = bool(self.class_stack) and (
+            not self.function_stack or self.scopes[-1] is self.module
+        )
+        class_name = self.class_stack[-1].qualname if in_class else None
+        if in_class:
+            self.class_stack[-1].methods.append(node.name.value)
+        params: list[Param] = []
+        all_params = [
+            *node.params.posonly_params,
+            *node.params.params,
+            *node.params.kwonly_params,
+        ]
+        for p in all_params:
+            annotation = self.value_of(p.annotation.annotation) if p.annotation else None
+            default = self.value_of(p.default) if p.default else None
+            params.append(Param(p.name.value, annotation, default))
+        pending = _PendingFunction(
+            node, self._qualname(node.name.value), span, class_name, tuple(params), []
+        )
+        self.function_stack.append(pending)
+        self._enter_function[id(node.body)] = pending
+
+    def visit_Decorator(self, node: cst.Decorator) -> None:
+        span = self.positions.take(node)
+        expr = node.decorator
+        callee = self.value_of(expr.func if isinstance(expr, cst.Call) else expr)
+        if callee is None or not self.function_stack:
+            return
+        pending = self.function_stack[-1]
+        if pending.node.decorators and any(d is node for d in pending.node.decorators):
+            # The call form's CallSite is filled in when the call itself is visited.
+            self._decorator_lines[id(expr)] = len(pending.decorators)
+            pending.decorators.append(
+                Decorator(callee=callee, text=dotted_text(expr), line=span.line)
+            )
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.function_stack.pop()
+
+    def _finish_function(self, pending: _PendingFunction, scope: _Scope) -> None:
+        self.functions.append(
+            FunctionFacts(
+                qualname=pending.qualname,
+                span=pending.span,
+                is_async=pending.node.asynchronous is not None,
+                class_name=pending.class_name,
+                decorators=tuple(pending.decorators),
+                params=pending.params,
+                calls=tuple(scope.calls),
+                returns=tuple(scope.returns),
+            )
+        )
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self._note_return(node.value)
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if isinstance(node.value, cst.BaseExpression):
+            self._note_return(node.value)
+
+    def _note_return(self, node: cst.BaseExpression | None) -> None:
+        value = self.value_of(node) if node is not None else None
+        if value is not None and len(self.scopes) > 1:
+            self.scopes[-1].returns.append(value)
+
+    # ---- assignments and bindings -----------------------------------------
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.scopes[-1].global_names.update(n.name.value for n in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.scopes[-1].global_names.update(n.name.value for n in node.names)
+
+    def _bind(self, target: cst.BaseExpression, value: Value | None, value_node: cst.CSTNode | None) -> None:
+        scope = self.scopes[-1]
+        if isinstance(target, cst.Name):
+            name = target.value
+            if scope is self.module:
+                if self.class_stack and not self.function_stack:
+                    if value is not None:
+                        self.class_stack[-1].attributes[name] = value
+                elif value is not None:
+                    self.module_vars[name] = value
+                return
+            if name in scope.global_names:
+                if value_node is not None:
+                    self._global_stores.add(id(value_node))
+                return
+            scope.env[name] = value
+            return
+        if isinstance(target, cst.Attribute):
+            root = target.value
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if isinstance(root, cst.Name) and root.value == "self":
+                if isinstance(target.value, cst.Name) and self.function_stack:
+                    owner = self.function_stack[-1].class_name
+                    cls = next((c for c in self.class_stack if c.qualname == owner), None)
+                    if cls is not None and value is not None:
+                        cls.attributes[target.attr.value] = value
+                return
+            if isinstance(root, cst.Name) and (
+                root.value == "cls" or isinstance(self.lookup(root.value), (Imported, Global))
+            ):
+                if value_node is not None:
+                    self._global_stores.add(id(value_node))
+            return
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind(element.value, None, None)
+
+    @staticmethod
+    def _unwrap(node: cst.BaseExpression) -> cst.BaseExpression:
+        return node.expression if isinstance(node, cst.Await) else node
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = self.value_of(node.value)
+        for target in node.targets:
+            self._bind(target.target, value, self._unwrap(node.value))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        value = self.value_of(node.value) if node.value is not None else None
+        if value is None:
+            annotation = self.value_of(node.annotation.annotation)
+            value = Instance(annotation) if annotation is not None else None
+        self._bind(node.target, value, self._unwrap(node.value) if node.value else None)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind(node.target, self.value_of(node.value), self._unwrap(node.value))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._bind(node.asname.name, self.value_of(node.item), None)
+
+    # ---- loops -------------------------------------------------------------
+
+    def _loop(self, kind: str, span: Span, iterable: cst.BaseExpression | None) -> Loop:
+        return Loop(
+            kind=kind,
+            line=span.line,
+            iterable=self.value_of(iterable) if iterable is not None else None,
+            iter_text=dotted_text(iterable) if iterable is not None else "",
+            bounded=iterable is not None and _is_small(iterable),
+        )
+
+    def visit_For(self, node: cst.For) -> None:
+        span = self.positions.take(node)
+        kind = "async for" if node.asynchronous else "for"
+        self._enter_loop[id(node.body)] = self._loop(kind, span, node.iter)
+        self._bind(node.target, Item(v) if (v := self.value_of(node.iter)) else None, None)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self._enter_loop.pop(id(original_node.body), None)
+
+    def visit_While(self, node: cst.While) -> None:
+        span = self.positions.take(node)
+        self._enter_loop[id(node.test)] = self._loop("while", span, None)
+        self._enter_loop[id(node.body)] = self._enter_loop[id(node.test)]
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self._enter_loop.pop(id(original_node.test), None)
+        self._enter_loop.pop(id(original_node.body), None)
+
+    def _visit_comprehension(self, node: cst.BaseComp) -> None:
+        span = self.positions.take(node)
+        for_in = node.for_in
+        loop = self._loop("comprehension", span, for_in.iter)
+        self.scopes[-1].loops.append(loop)
+        self._escape_loop.add(id(for_in.iter))
+        inner: cst.CompFor | None = for_in
+        while inner is not None:
+            self._bind(inner.target, Item(v) if (v := self.value_of(inner.iter)) else None, None)
+            inner = inner.inner_for_in
+
+    def _leave_comprehension(self, node: cst.BaseComp) -> None:
+        self._escape_loop.discard(id(node.for_in.iter))
+        self.scopes[-1].loops.pop()
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._visit_comprehension(node)
+
+    def leave_ListComp(self, original_node: cst.ListComp) -> None:
+        self._leave_comprehension(original_node)
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._visit_comprehension(node)
+
+    def leave_SetComp(self, original_node: cst.SetComp) -> None:
+        self._leave_comprehension(original_node)
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._visit_comprehension(node)
+
+    def leave_DictComp(self, original_node: cst.DictComp) -> None:
+        self._leave_comprehension(original_node)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._visit_comprehension(node)
+
+    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
+        self._leave_comprehension(original_node)
+
+    # ---- calls -------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        span = self.positions.take(node)
+        callee = self.value_of(node.func)
+        if callee is None:
+            return
+        scope = self.scopes[-1]
+        args: list[Value | None] = []
+        kwargs: list[tuple[str, Value | None]] = []
+        for arg in node.args:
+            if arg.keyword is not None:
+                kwargs.append((arg.keyword.value, self.value_of(arg.value)))
+            elif arg.star == "**":
+                kwargs.append(("**", None))
+            elif not arg.star:
+                args.append(self.value_of(arg.value))
+        site = CallSite(
+            callee=callee,
+            text=dotted_text(node.func),
+            span=span,
+            loops=tuple(scope.loops),
+            args=tuple(args),
+            kwargs=tuple(kwargs),
+            sql=self._sql_of_args(node),
+            stored_globally=id(node) in self._global_stores,
+        )
+        decorator_index = self._decorator_lines.pop(id(node), None)
+        if decorator_index is not None and self.function_stack:
+            decorators = self.function_stack[-1].decorators
+            old = decorators[decorator_index]
+            decorators[decorator_index] = Decorator(old.callee, old.text, old.line, site)
+        scope.calls.append(site)
+
+
+def _is_small(node: cst.BaseExpression) -> bool:
+    """A literal collection, range(k) or a [:k] slice with k <= SMALL_LOOP."""
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        return len(node.elements) <= SMALL_LOOP
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+        if node.func.value == "range" and node.args:
+            bound = node.args[-1 if len(node.args) < 3 else 1].value
+            return isinstance(bound, cst.Integer) and bound.evaluated_value <= SMALL_LOOP
+        if node.func.value in ("enumerate", "reversed", "sorted") and node.args:
+            return _is_small(node.args[0].value)
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        index = node.slice[0].slice
+        if isinstance(index, cst.Slice) and isinstance(index.upper, cst.Integer):
+            return index.lower is None and index.upper.evaluated_value <= SMALL_LOOP
+    return False
+
+
+def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> FileFacts:
+    """Parse one Python file and return its facts (a parse error is a fact too)."""
+    lines = source.count("\n") + 1
+    suppressions = python_suppressions(source)
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        message = str(error).splitlines()[0] if str(error) else "invalid syntax"
+        return FileFacts(
+            path=path,
+            language="python",
+            parse_error=ParseError(message, error.raw_line, error.raw_column + 1),
+            suppressions=suppressions,
+            lines=lines,
+        )
+    except RecursionError:
+        return FileFacts(
+            path=path,
+            language="python",
+            parse_error=ParseError("file is nested too deeply to parse"),
+            lines=lines,
+        )
+    try:
+        visitor = _visit(module, AstPositions(source), dialect)
+    except (SyntaxError, ValueError, PositionMismatch):
+        visitor = _visit(module, MetadataPositions(module), dialect)
+    notes = (f"{visitor.sql_failures} SQL string(s) sqlglot could not parse",) if visitor.sql_failures else ()
+    return FileFacts(
+        path=path,
+        language="python",
+        imports=tuple(visitor.imports.items()),
+        module_vars=tuple(visitor.module_vars.items()),
+        functions=tuple(visitor.functions),
+        classes=tuple(visitor.classes),
+        module_calls=tuple(visitor.module.calls),
+        suppressions=suppressions,
+        lines=lines,
+        notes=notes,
+    )
+
+
+def _visit(module: cst.Module, positions: Positions, dialect: str) -> FactsVisitor:
+    visitor = FactsVisitor(positions, dialect)
+    module.visit(visitor)
+    return visitor

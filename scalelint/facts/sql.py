@@ -1,0 +1,162 @@
+"""SQL text to SqlStatement facts with sqlglot (postgres dialect by default).
+
+SQL that sqlglot cannot parse yields no statement and is counted by the caller; it
+is never an error: real projects hold vendor syntax and templated fragments.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType
+
+from scalelint.facts.model import SqlStatement
+
+logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
+
+SQL_START = re.compile(
+    r"^\s*(\(\s*)?(select|insert|update|delete|with|merge|upsert|replace|copy|create|alter|drop)\s",
+    re.I,
+)
+# A second keyword that real statements carry; keeps "Update your profile" out.
+SQL_BODY = re.compile(r"\b(from|into|set|table|index|as|values|where|policy|view)\b", re.I)
+DEFAULT_DIALECT = "postgres"
+
+
+def looks_like_sql(text: str) -> bool:
+    """Strong evidence only: a leading SQL verb and a clause keyword."""
+    return bool(SQL_START.match(text)) and bool(SQL_BODY.search(text))
+
+
+def _kind(tree: exp.Expression) -> str:
+    if isinstance(tree, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
+        return "select"
+    if isinstance(tree, exp.Insert):
+        return "insert"
+    if isinstance(tree, exp.Update):
+        return "update"
+    if isinstance(tree, exp.Delete):
+        return "delete"
+    if isinstance(tree, exp.Merge):
+        return "merge"
+    if isinstance(tree, (exp.Create, exp.Alter, exp.Drop)):
+        return "ddl"
+    return "other"
+
+
+def _column_name(column: exp.Column) -> str:
+    return f"{column.table}.{column.name}" if column.table else column.name
+
+
+def _columns_under(node: exp.Expression | None) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    return tuple(
+        dict.fromkeys(
+            _column_name(c) for c in node.find_all(exp.Column) if not c.name.startswith("__scalelint")
+        )
+    )
+
+
+def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
+    kind = _kind(tree)
+    cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    tables = tuple(
+        dict.fromkeys(
+            t.name for t in tree.find_all(exp.Table) if t.name and t.name not in cte_names
+        )
+    )
+    filters: tuple[str, ...] = ()
+    order: tuple[str, ...] = ()
+    has_limit = False
+    aggregate = False
+    if kind == "select":
+        has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
+        wheres = [w for w in tree.find_all(exp.Where)]
+        joins = [j.args.get("on") for j in tree.find_all(exp.Join)]
+        filters = tuple(
+            dict.fromkeys(c for node in [*wheres, *joins] for c in _columns_under(node))
+        )
+        order = _columns_under(tree.args.get("order"))
+        if isinstance(tree, exp.Select) and not tree.args.get("group"):
+            aggregate = any(
+                e.find(exp.AggFunc) is not None for e in tree.expressions
+            ) and not any(isinstance(e, exp.Star) for e in tree.expressions)
+    elif kind in ("update", "delete"):
+        filters = _columns_under(tree.args.get("where"))
+    return SqlStatement(
+        kind=kind,
+        tables=tables,
+        line=line,
+        has_limit=has_limit,
+        filter_columns=filters,
+        order_columns=order,
+        is_aggregate=aggregate,
+        text=text.strip()[:500],
+    )
+
+
+@lru_cache(maxsize=4096)
+def analyse(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[SqlStatement, ...] | None:
+    """Statements of an SQL string; None when sqlglot cannot parse it."""
+    try:
+        trees = sqlglot.parse(text, read=dialect)
+    except (SqlglotError, RecursionError, ValueError, KeyError):
+        return None
+    return tuple(_statement(t, 1, text) for t in trees if t is not None)
+
+
+def split_statements(text: str, dialect: str = DEFAULT_DIALECT) -> list[tuple[int, str]] | None:
+    """(first line, text) of each statement of an SQL file; None if it cannot be tokenized."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
+    except (SqlglotError, ValueError, KeyError):
+        return None
+    chunks: list[tuple[int, str]] = []
+    start: int | None = None
+    line = 1
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            if start is not None:
+                chunks.append((line, text[start : token.start]))
+            start = None
+            continue
+        if start is None:
+            start, line = token.start, token.line
+        end = token.end
+    if start is not None:
+        chunks.append((line, text[start : end + 1]))
+    return chunks
+
+
+def analyse_file(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[list[SqlStatement], int]:
+    """Statements of an SQL file with their first lines, and how many failed to parse."""
+    chunks = split_statements(text, dialect)
+    if chunks is None:
+        return [], 1
+    statements: list[SqlStatement] = []
+    failed = 0
+    for line, chunk in chunks:
+        parsed = analyse(chunk, dialect)
+        if parsed is None:
+            failed += 1
+            continue
+        statements.extend(
+            SqlStatement(
+                kind=s.kind,
+                tables=s.tables,
+                line=line,
+                has_limit=s.has_limit,
+                filter_columns=s.filter_columns,
+                order_columns=s.order_columns,
+                is_aggregate=s.is_aggregate,
+                text=s.text,
+            )
+            for s in parsed
+        )
+    return statements, failed

@@ -1,0 +1,152 @@
+"""API knowledge: which call opens a connection, runs a query, declares a route.
+
+Loaded from `rules/apis/*.toml` and from the files named by the `apis` config key.
+A file has up to four tables:
+
+    [calls]                 # a qualified callable -> what calling it does
+    "psycopg2.connect" = { op = "db.connect", returns = "psycopg2.connection" }
+    "myapp.db.fetch_all" = "db.query"          # shorthand: only the operation
+
+    [methods."psycopg2.connection"]            # methods of a kind of object
+    cursor = { returns = "psycopg2.cursor" }
+    "*" = { returns = "self" }                 # any other method (query builders)
+
+    [attributes]            # an attribute that gives a kind whatever the receiver
+    objects = "django.manager"
+
+    [sql-methods]           # a method of an unknown receiver that runs the SQL literal
+    names = ["execute"]     # passed to it (strong evidence: the literal parses as SQL)
+
+A spec's keys: op, returns, instance (kind of an annotated instance when it differs
+from what a call returns), sql-arg, role, framework, view-arg, http-method,
+handler-methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SPEC_KEYS = {
+    "op",
+    "returns",
+    "instance",
+    "sql-arg",
+    "role",
+    "framework",
+    "view-arg",
+    "http-method",
+    "handler-methods",
+}
+FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods"}
+
+
+class KnowledgeError(Exception):
+    """A knowledge file that cannot be used; the message names the file and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSpec:
+    """What one call or method does. `returns = "self"` keeps the receiver's kind."""
+
+    op: str | None = None
+    returns: str | None = None
+    instance: str | None = None
+    sql_arg: int | str | None = None
+    role: str | None = None
+    framework: str | None = None
+    view_arg: int | None = None
+    http_method: str | None = None
+    handler_methods: tuple[str, ...] = ()
+
+
+@dataclass
+class Knowledge:
+    """All API knowledge merged; later files override earlier ones entry by entry."""
+
+    calls: dict[str, ApiSpec] = field(default_factory=dict)
+    methods: dict[str, dict[str, ApiSpec]] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    sql_methods: set[str] = field(default_factory=set)
+    digest: str = ""
+
+    def method(self, kind: str, name: str) -> ApiSpec | None:
+        table = self.methods.get(kind)
+        if table is None:
+            return None
+        return table.get(name) or table.get("*")
+
+    def add_file(self, path: Path) -> None:
+        try:
+            raw = path.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise KnowledgeError(f"{path}: cannot read knowledge file: {error}") from None
+        self.digest = hashlib.blake2b(self.digest.encode() + raw, digest_size=16).hexdigest()
+        unknown = set(data) - FILE_KEYS
+        if unknown:
+            raise KnowledgeError(f"{path}: unknown table '{sorted(unknown)[0]}'")
+        for name, spec in _table(data, "calls", path).items():
+            self.calls[name] = _spec(spec, path, f"calls.{name}")
+        for kind, table in _table(data, "methods", path).items():
+            if not isinstance(table, dict):
+                raise KnowledgeError(f"{path}: methods.{kind} must be a table")
+            methods = self.methods.setdefault(kind, {})
+            for name, spec in table.items():
+                methods[name] = _spec(spec, path, f"methods.{kind}.{name}")
+        for name, kind in _table(data, "attributes", path).items():
+            if not isinstance(kind, str):
+                raise KnowledgeError(f"{path}: attributes.{name} must be a kind name")
+            self.attributes[name] = kind
+        names = _table(data, "sql-methods", path).get("names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise KnowledgeError(f"{path}: sql-methods.names must be a list of strings")
+        self.sql_methods.update(names)
+
+
+def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise KnowledgeError(f"{path}: '{key}' must be a table")
+    return table
+
+
+def _spec(raw: object, path: Path, where: str) -> ApiSpec:
+    if isinstance(raw, str):
+        return ApiSpec(op=raw)
+    if not isinstance(raw, dict):
+        raise KnowledgeError(f"{path}: {where} must be an operation name or a table")
+    unknown = set(raw) - SPEC_KEYS
+    if unknown:
+        raise KnowledgeError(f"{path}: {where}: unknown key '{sorted(unknown)[0]}'")
+    handler_methods = raw.get("handler-methods", ())
+    return ApiSpec(
+        op=raw.get("op"),
+        returns=raw.get("returns"),
+        instance=raw.get("instance"),
+        sql_arg=raw.get("sql-arg"),
+        role=raw.get("role"),
+        framework=raw.get("framework"),
+        view_arg=raw.get("view-arg"),
+        http_method=raw.get("http-method"),
+        handler_methods=tuple(handler_methods),
+    )
+
+
+def load_knowledge(builtin_dir: Path, extra_files: Iterable[Path] = ()) -> Knowledge:
+    """The shipped knowledge, then the user's files (which may override it)."""
+    knowledge = Knowledge()
+    for path in sorted(builtin_dir.glob("*.toml")):
+        knowledge.add_file(path)
+    for path in extra_files:
+        knowledge.add_file(path)
+    return knowledge

@@ -1,0 +1,511 @@
+"""Phase 2: the ProjectModel links every file's facts into one picture.
+
+It resolves the symbolic values of phase 1 across modules and against the API
+knowledge, classifies call sites into operations, finds request handlers and
+background tasks, and computes which functions run on the request path (and
+through which chain of calls).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Union
+
+from scalelint.facts.model import (
+    Attr,
+    CallResult,
+    CallSite,
+    ClassFacts,
+    Const,
+    FileFacts,
+    FunctionFacts,
+    Global,
+    Imported,
+    Instance,
+    Item,
+    SqlStatement,
+    Value,
+)
+from scalelint.findings import Span
+from scalelint.knowledge import ApiSpec, Knowledge
+
+MODULE_BODY = "<module>"
+WRITE_SQL = {"insert", "update", "delete", "merge"}
+
+
+# ---- what a value resolves to ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExtName:
+    """A name outside the project (a library or builtin), fully qualified."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRef:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FuncRef:
+    """A project function (or a module body, qualname `<module>`)."""
+
+    module: str
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRef:
+    module: str
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjRef:
+    """An instance of a project class."""
+
+    cls: ClassRef
+
+
+@dataclass(frozen=True, slots=True)
+class KindRef:
+    """An object of a kind the API knowledge describes (`psycopg2.connection`)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRef:
+    kind: str
+    name: str
+    spec: ApiSpec
+
+
+Ref = Union[ExtName, ModuleRef, FuncRef, ClassRef, ObjRef, KindRef, MethodRef]
+
+
+# ---- what phase 2 derives ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A call site classified by the knowledge: `db.query`, `db.connect`, ..."""
+
+    op: str
+    site: CallSite
+    function: FuncRef
+    spec: ApiSpec | None
+    sql: tuple[SqlStatement, ...]
+    heuristic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """A function that runs once per request."""
+
+    function: FuncRef
+    framework: str
+    route: str | None = None
+    http_method: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.route:
+            return f"{self.http_method or 'route'} {self.route}".strip()
+        return f"{self.framework} view"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStep:
+    """One call on the way from a handler to a function."""
+
+    caller: FuncRef
+    site: CallSite
+
+
+@dataclass
+class ProjectModel:
+    """All facts of the analysis scope, linked."""
+
+    files: dict[str, FileFacts]
+    knowledge: Knowledge
+    modules: dict[str, FileFacts] = field(default_factory=dict)
+    module_path: dict[str, str] = field(default_factory=dict)
+    functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
+    classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
+    _members: dict[str, dict[str, object]] = field(default_factory=dict)
+    _memo: dict[tuple[Value, str], Ref | None] = field(default_factory=dict)
+    _active: set[tuple[Value, str]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._index_modules()
+        for module, facts in self.modules.items():
+            members: dict[str, object] = {}
+            body = FunctionFacts(
+                qualname=MODULE_BODY,
+                span=Span(1, 1, 1, 1),
+                is_async=False,
+                class_name=None,
+                decorators=(),
+                params=(),
+                calls=facts.module_calls,
+            )
+            self.functions[FuncRef(module, MODULE_BODY)] = body
+            for fn in facts.functions:
+                self.functions[FuncRef(module, fn.qualname)] = fn
+            for cls in facts.classes:
+                self.classes[ClassRef(module, cls.qualname)] = cls
+            members.update({f"import:{k}": v for k, v in facts.imports})
+            members.update({f"var:{k}": v for k, v in facts.module_vars})
+            self._members[module] = members
+
+    # ---- modules -------------------------------------------------------------
+
+    def _index_modules(self) -> None:
+        python = {p: f for p, f in self.files.items() if f.language == "python"}
+        packages = {p.rsplit("/", 1)[0] for p in python if p.endswith("/__init__.py")}
+        claims: dict[str, list[str]] = {}
+        for path in python:
+            parts = path[: -len(".py")].split("/")
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names = {".".join(parts)}
+            # The importable name starts below the highest folder that is a package.
+            start = len(parts) - 1
+            while start > 0 and "/".join(parts[:start]) in packages:
+                start -= 1
+            names.add(".".join(parts[start:]) if parts[start:] else ".".join(parts))
+            for name in names:
+                if name:
+                    claims.setdefault(name, []).append(path)
+        for name, paths in claims.items():
+            if len(paths) == 1:
+                self.modules[name] = python[paths[0]]
+                self.module_path.setdefault(name, paths[0])
+        self._canonical: dict[str, str] = {}
+        for name, facts in self.modules.items():
+            current = self._canonical.get(facts.path)
+            if current is None or len(name) < len(current):
+                self._canonical[facts.path] = name
+
+    def module_of(self, path: str) -> str | None:
+        return self._canonical.get(path)
+
+    def path_of(self, ref: FuncRef | ClassRef) -> str:
+        return self.modules[ref.module].path
+
+    def _absolute(self, dotted: str, module: str) -> str:
+        level = len(dotted) - len(dotted.lstrip("."))
+        if level == 0:
+            return dotted
+        facts = self.modules.get(module)
+        is_package = facts is not None and facts.path.endswith("__init__.py")
+        parts = module.split(".")
+        base = parts if is_package else parts[:-1]
+        base = base[: len(base) - (level - 1)] if level > 1 else base
+        rest = dotted[level:]
+        return ".".join([*base, rest]) if rest else ".".join(base)
+
+    # ---- resolution ------------------------------------------------------------
+
+    def resolve(self, value: Value | None, module: str) -> Ref | None:
+        """What a symbolic value of `module` is, or None when unknown."""
+        if value is None or isinstance(value, Const):
+            return None
+        key = (value, module)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._active:
+            return None
+        self._active.add(key)
+        try:
+            result = self._resolve(value, module)
+        finally:
+            self._active.discard(key)
+        self._memo[key] = result
+        return result
+
+    def _resolve(self, value: Value, module: str) -> Ref | None:
+        if isinstance(value, Imported):
+            return self.resolve_dotted(self._absolute(value.dotted, module))
+        if isinstance(value, Global):
+            found = self._member(module, value.name)
+            return found if found is not None else ExtName(f"builtins.{value.name}")
+        if isinstance(value, Attr):
+            return self._attribute(self.resolve(value.base, module), value.attr)
+        if isinstance(value, CallResult):
+            return self._call(self.resolve(value.callee, module))
+        if isinstance(value, Instance):
+            return self._instance(self.resolve(value.of, module))
+        if isinstance(value, Item):
+            base = self.resolve(value.of, module)
+            if isinstance(base, KindRef):
+                spec = self.knowledge.method(base.kind, "__iter__")
+                if spec is not None and spec.returns:
+                    return KindRef(spec.returns)
+        return None
+
+    def resolve_dotted(self, dotted: str) -> Ref | None:
+        if dotted in self.knowledge.calls:
+            return ExtName(dotted)
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:cut])
+            if prefix in self.modules:
+                ref: Ref | None = ModuleRef(prefix)
+                for part in parts[cut:]:
+                    ref = self._attribute(ref, part)
+                return ref
+        return ExtName(dotted)
+
+    def _member(self, module: str, name: str) -> Ref | None:
+        func = FuncRef(module, name)
+        if func in self.functions:
+            return func
+        cls = ClassRef(module, name)
+        if cls in self.classes:
+            return cls
+        members = self._members.get(module, {})
+        if f"var:{name}" in members:
+            value = members[f"var:{name}"]
+            return self.resolve(value, module)  # type: ignore[arg-type]
+        if f"import:{name}" in members:
+            return self.resolve(Imported(str(members[f"import:{name}"])), module)
+        submodule = f"{module}.{name}"
+        if submodule in self.modules:
+            return ModuleRef(submodule)
+        return None
+
+    def _class_member(self, cls: ClassRef, name: str, seen: frozenset[ClassRef] = frozenset()) -> Ref | None:
+        facts = self.classes[cls]
+        if name in facts.methods:
+            return FuncRef(cls.module, f"{cls.qualname}.{name}")
+        for attr_name, value in facts.attributes:
+            if attr_name == name:
+                return self.resolve(value, cls.module)
+        for base in facts.bases:
+            ref = self.resolve(base, cls.module)
+            if isinstance(ref, ClassRef) and ref not in seen:
+                found = self._class_member(ref, name, seen | {cls})
+                if found is not None:
+                    return found
+        return None
+
+    def _attribute(self, base: Ref | None, name: str) -> Ref | None:
+        found: Ref | None = None
+        if isinstance(base, ExtName):
+            return self.resolve_dotted(f"{base.qualname}.{name}")
+        if isinstance(base, ModuleRef):
+            return self._member(base.name, name)
+        if isinstance(base, ClassRef):
+            found = self._class_member(base, name)
+        elif isinstance(base, ObjRef):
+            found = self._class_member(base.cls, name)
+        elif isinstance(base, KindRef):
+            spec = self.knowledge.method(base.kind, name)
+            if spec is not None:
+                return MethodRef(base.kind, name, spec)
+        if found is None and name in self.knowledge.attributes:
+            return KindRef(self.knowledge.attributes[name])
+        return found
+
+    def _call(self, callee: Ref | None) -> Ref | None:
+        if isinstance(callee, ExtName):
+            spec = self.knowledge.calls.get(callee.qualname)
+            return KindRef(spec.returns) if spec is not None and spec.returns else None
+        if isinstance(callee, MethodRef):
+            returns = callee.spec.returns
+            if returns is None:
+                return None
+            return KindRef(callee.kind if returns == "self" else returns)
+        if isinstance(callee, ClassRef):
+            return ObjRef(callee)
+        if isinstance(callee, FuncRef):
+            fn = self.functions.get(callee)
+            for value in fn.returns if fn else ():
+                ref = self.resolve(value, callee.module)
+                if ref is not None:
+                    return ref
+            return None
+        if isinstance(callee, KindRef):
+            spec = self.knowledge.method(callee.kind, "__call__")
+            return KindRef(spec.returns) if spec is not None and spec.returns else None
+        return None
+
+    def _instance(self, of: Ref | None) -> Ref | None:
+        if isinstance(of, ExtName):
+            spec = self.knowledge.calls.get(of.qualname)
+            kind = spec and (spec.instance or spec.returns)
+            return KindRef(kind) if kind else None
+        if isinstance(of, ClassRef):
+            return ObjRef(of)
+        return None
+
+    def spec_of(self, callee: Value, module: str) -> ApiSpec | None:
+        """The knowledge entry for calling `callee`, if any."""
+        ref = self.resolve(callee, module)
+        if isinstance(ref, ExtName):
+            return self.knowledge.calls.get(ref.qualname)
+        if isinstance(ref, MethodRef):
+            return ref.spec
+        return None
+
+    # ---- operations and the call graph ------------------------------------------
+
+    def classify(self, site: CallSite, function: FuncRef) -> Operation | None:
+        ref = self.resolve(site.callee, function.module)
+        spec: ApiSpec | None = None
+        if isinstance(ref, ExtName):
+            spec = self.knowledge.calls.get(ref.qualname)
+        elif isinstance(ref, MethodRef):
+            spec = ref.spec
+        if spec is not None and spec.op:
+            return Operation(_refine(spec.op, site.sql), site, function, spec, site.sql)
+        if (
+            ref is None
+            and site.sql
+            and isinstance(site.callee, Attr)
+            and site.callee.attr in self.knowledge.sql_methods
+        ):
+            return Operation(_refine("db.query", site.sql), site, function, None, site.sql, heuristic=True)
+        return None
+
+    @cached_property
+    def operations(self) -> dict[FuncRef, tuple[Operation, ...]]:
+        """Every classified call site, by the function it is in."""
+        result: dict[FuncRef, tuple[Operation, ...]] = {}
+        for ref, fn in self.functions.items():
+            ops = [op for site in fn.calls if (op := self.classify(site, ref)) is not None]
+            if ops:
+                result[ref] = tuple(ops)
+        return result
+
+    def all_operations(self) -> Iterator[Operation]:
+        for ops in self.operations.values():
+            yield from ops
+
+    @cached_property
+    def call_edges(self) -> dict[FuncRef, tuple[tuple[CallSite, FuncRef], ...]]:
+        """For each function, the project functions it calls and where."""
+        edges: dict[FuncRef, tuple[tuple[CallSite, FuncRef], ...]] = {}
+        for ref, fn in self.functions.items():
+            found: list[tuple[CallSite, FuncRef]] = []
+            for site in fn.calls:
+                target = self.resolve(site.callee, ref.module)
+                if isinstance(target, ClassRef):
+                    init = self._class_member(target, "__init__")
+                    target = init if isinstance(init, FuncRef) else None
+                if isinstance(target, FuncRef) and target in self.functions:
+                    found.append((site, target))
+            edges[ref] = tuple(found)
+        return edges
+
+    # ---- roles: handlers, tasks, memoized functions -------------------------------
+
+    def _decorator_roles(self) -> Iterator[tuple[FuncRef, ApiSpec, str | None]]:
+        for ref, fn in self.functions.items():
+            for decorator in fn.decorators:
+                spec = self.spec_of(decorator.callee, ref.module)
+                if spec is None or spec.role is None:
+                    continue
+                route = None
+                if decorator.call and decorator.call.args:
+                    first = decorator.call.args[0]
+                    if isinstance(first, Const) and isinstance(first.value, str):
+                        route = first.value
+                yield ref, spec, route
+
+    @cached_property
+    def memoized(self) -> frozenset[FuncRef]:
+        """Functions whose result is cached by a decorator (run once, not per request)."""
+        return frozenset(ref for ref, spec, _ in self._decorator_roles() if spec.role == "memoize")
+
+    @cached_property
+    def background(self) -> frozenset[FuncRef]:
+        """Task functions (Celery and the like): not the request path."""
+        return frozenset(ref for ref, spec, _ in self._decorator_roles() if spec.role == "task")
+
+    @cached_property
+    def handlers(self) -> dict[FuncRef, Handler]:
+        """Every request handler found, by function."""
+        found: dict[FuncRef, Handler] = {}
+        for ref, spec, route in self._decorator_roles():
+            if spec.role == "route":
+                found.setdefault(ref, Handler(ref, spec.framework or "", route, spec.http_method))
+        for ref, fn in self.functions.items():
+            for site in fn.calls:
+                spec = self.spec_of(site.callee, ref.module)
+                if spec is None or spec.role != "route-register" or spec.view_arg is None:
+                    continue
+                view = site.args[spec.view_arg] if len(site.args) > spec.view_arg else None
+                route = site.args[0] if site.args else None
+                route_text = route.value if isinstance(route, Const) and isinstance(route.value, str) else None
+                for target in self._view_functions(view, ref.module):
+                    found.setdefault(target, Handler(target, spec.framework or "", route_text))
+        for cls_ref in self.classes:
+            view_spec = self._view_class_spec(cls_ref, frozenset())
+            if view_spec is None:
+                continue
+            for method in view_spec.handler_methods:
+                target = self._class_member(cls_ref, method)
+                if isinstance(target, FuncRef) and target in self.functions:
+                    found.setdefault(target, Handler(target, view_spec.framework or "", None, method.upper()))
+        return found
+
+    def _view_functions(self, view: Value | None, module: str) -> list[FuncRef]:
+        # `SomeView.as_view()`: the class's methods are found as a view class.
+        if isinstance(view, CallResult) and isinstance(view.callee, Attr) and view.callee.attr == "as_view":
+            return []
+        ref = self.resolve(view, module)
+        return [ref] if isinstance(ref, FuncRef) else []
+
+    def _view_class_spec(self, cls: ClassRef, seen: frozenset[ClassRef]) -> ApiSpec | None:
+        for base in self.classes[cls].bases:
+            ref = self.resolve(base, cls.module)
+            if isinstance(ref, ExtName):
+                spec = self.knowledge.calls.get(ref.qualname)
+                if spec is not None and spec.role == "view-class":
+                    return spec
+            elif isinstance(ref, ClassRef) and ref not in seen:
+                spec = self._view_class_spec(ref, seen | {cls})
+                if spec is not None:
+                    return spec
+        return None
+
+    # ---- the request path --------------------------------------------------------
+
+    @cached_property
+    def request_path(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
+        """Functions run per request, each with its handler and the shortest chain to it."""
+        reached: dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]] = {}
+        queue: deque[FuncRef] = deque()
+        for ref in sorted(self.handlers, key=lambda r: (r.module, r.qualname)):
+            if ref not in self.background:
+                reached[ref] = (self.handlers[ref], ())
+                queue.append(ref)
+        while queue:
+            current = queue.popleft()
+            handler, chain = reached[current]
+            for site, target in self.call_edges.get(current, ()):
+                if target in reached or target in self.memoized or target in self.background:
+                    continue
+                reached[target] = (handler, (*chain, ChainStep(current, site)))
+                queue.append(target)
+        return reached
+
+
+def _refine(op: str, statements: tuple[SqlStatement, ...]) -> str:
+    """A generic execute is a write or DDL when its SQL says so."""
+    if op not in ("db.query", "db.write") or not statements:
+        return op
+    kinds = {s.kind for s in statements}
+    if kinds & WRITE_SQL:
+        return "db.write"
+    if kinds == {"ddl"}:
+        return "db.ddl"
+    return "db.query"

@@ -1,0 +1,26 @@
+"""Reporters: each turns a RunResult into text. They format; they never decide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scalelint.engine import RunResult
+
+Reporter = Callable[[RunResult, bool], str]
+
+
+def reporters() -> dict[str, Reporter]:
+    """Format name -> render(result, color)."""
+    from scalelint.report import checklist, github, json, sarif, text
+
+    return {
+        "text": text.render,
+        "json": json.render,
+        "sarif": sarif.render,
+        "github": github.render,
+        "checklist": checklist.render,
+    }
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
