@@ -116,8 +116,8 @@ class Handler:
     @property
     def label(self) -> str:
         if self.route:
-            return f"{self.http_method or 'route'} {self.route}".strip()
-        return f"{self.framework} view"
+            return f"{self.http_method or 'route'} {self.route}"
+        return f"{self.framework} view `{self.function.qualname}`"
 
 
 @dataclass(frozen=True, slots=True)

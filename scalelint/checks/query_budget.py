@@ -20,7 +20,7 @@ def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
             continue
         over = f"over `{loop.iter_text}`" if loop.iter_text else ""
         message = (
-            f"`{op.site.text}(...)` runs a query on every iteration of the {loop.kind} loop "
+            f"`{op.site.text}` runs a query on every iteration of the {loop.kind} loop "
             f"{over} (line {loop.line}): N rows cost N database round trips; fetch them in "
             "one query (a JOIN, `WHERE id = ANY(...)`, `select_related`/`prefetch_related`, "
             "`selectinload`) before the loop"

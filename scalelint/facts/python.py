@@ -82,7 +82,12 @@ def dotted_text(node: cst.CSTNode) -> str:
     if isinstance(node, cst.Attribute):
         return f"{dotted_text(node.value)}.{node.attr.value}"
     if isinstance(node, cst.Call):
-        return f"{dotted_text(node.func)}()"
+        simple = all(
+            isinstance(a.value, (cst.Name, cst.Integer, cst.Attribute)) and not a.keyword
+            for a in node.args
+        )
+        inner = ", ".join(dotted_text(a.value) for a in node.args) if simple else "..."
+        return f"{dotted_text(node.func)}({inner if len(inner) <= 30 else '...'})"
     if isinstance(node, cst.Subscript):
         return f"{dotted_text(node.value)}[]"
     if isinstance(node, cst.Await):
@@ -449,7 +454,23 @@ class FactsVisitor(cst.CSTVisitor):
         span = self.positions.take(node)
         kind = "async for" if node.asynchronous else "for"
         self._enter_loop[id(node.body)] = self._loop(kind, span, node.iter)
-        self._bind(node.target, Item(v) if (v := self.value_of(node.iter)) else None, None)
+        iterable = self.value_of(node.iter)
+        self._note_iteration(iterable, node.iter, span)
+        self._bind(node.target, Item(iterable) if iterable else None, None)
+
+    def _note_iteration(self, iterable: Value | None, node: cst.BaseExpression, span: Span) -> None:
+        """Iterating a lazy query (a Django queryset) runs it: a call to `__iter__`."""
+        if iterable is None or isinstance(iterable, Const):
+            return
+        scope = self.scopes[-1]
+        scope.calls.append(
+            CallSite(
+                callee=Attr(iterable, "__iter__"),
+                text=f"iterating {dotted_text(node)}",
+                span=span,
+                loops=tuple(scope.loops),
+            )
+        )
 
     def leave_For(self, original_node: cst.For) -> None:
         self._enter_loop.pop(id(original_node.body), None)
@@ -471,7 +492,10 @@ class FactsVisitor(cst.CSTVisitor):
         self._escape_loop.add(id(for_in.iter))
         inner: cst.CompFor | None = for_in
         while inner is not None:
-            self._bind(inner.target, Item(v) if (v := self.value_of(inner.iter)) else None, None)
+            iterable = self.value_of(inner.iter)
+            if inner is not for_in:
+                self._note_iteration(iterable, inner.iter, span)
+            self._bind(inner.target, Item(iterable) if iterable else None, None)
             inner = inner.inner_for_in
 
     def _leave_comprehension(self, node: cst.BaseComp) -> None:
@@ -521,7 +545,7 @@ class FactsVisitor(cst.CSTVisitor):
                 args.append(self.value_of(arg.value))
         site = CallSite(
             callee=callee,
-            text=dotted_text(node.func),
+            text=dotted_text(node),
             span=span,
             loops=tuple(scope.loops),
             args=tuple(args),

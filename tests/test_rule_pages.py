@@ -1,0 +1,58 @@
+"""Rule pages are the single source of rule docs: well-formed, and their examples true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixture_projects import check_project
+from scalelint.checks import load_checks
+from scalelint.rulebook import all_rules, checklist
+
+SECTIONS = ("What it does", "Why it hurts at scale", "Example", "Use instead")
+RULES_WITH_EXAMPLES = [r for r in all_rules().values() if r.id != "SL000"]
+
+
+def _findings_for(tmp_path: Path, rule_id: str, code: str, name: str) -> list[str]:
+    project = tmp_path / name
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.scalelint]\n")
+    (project / "app.py").write_text(code)
+    result = check_project(project, select=(rule_id,))
+    return [f"{f.path}:{f.span.line} {f.rule}" for f in result.findings]
+
+
+@pytest.mark.parametrize("rule", list(all_rules().values()), ids=lambda r: r.id)
+def test_page_is_complete(rule) -> None:
+    assert rule.page_path.stem == rule.id
+    assert rule.name == rule.name.lower() and " " not in rule.name
+    assert rule.summary
+    assert rule.section("What it does")
+    if rule.id != "SL000":
+        for heading in SECTIONS:
+            assert rule.section(heading), f"{rule.id} lacks '## {heading}'"
+        items = {item.text for item in checklist()}
+        assert rule.checklist in items
+
+
+@pytest.mark.parametrize("rule", RULES_WITH_EXAMPLES, ids=lambda r: r.id)
+def test_example_triggers_the_rule(rule, tmp_path: Path) -> None:
+    blocks = [code for lang, code in rule.code_blocks("Example") if lang == "python"]
+    assert blocks
+    for index, code in enumerate(blocks):
+        assert _findings_for(tmp_path, rule.id, code, f"example{index}"), code
+
+
+@pytest.mark.parametrize("rule", RULES_WITH_EXAMPLES, ids=lambda r: r.id)
+def test_use_instead_does_not_trigger(rule, tmp_path: Path) -> None:
+    blocks = [code for lang, code in rule.code_blocks("Use instead") if lang == "python"]
+    assert blocks
+    for index, code in enumerate(blocks):
+        assert _findings_for(tmp_path, rule.id, code, f"fixed{index}") == [], code
+
+
+def test_every_check_has_a_page_and_every_stable_page_a_check() -> None:
+    checks = set(load_checks())
+    pages = {r.id for r in all_rules().values() if r.status == "stable"}
+    assert checks == pages
