@@ -43,8 +43,12 @@ def verdicts(result: RunResult) -> list[ItemVerdict]:
     return out
 
 
-MARK = {"fail": "[red]FAIL[/red]", "pass": "[green]PASS[/green]", "partial": "[yellow]PART[/yellow]",
-        "not checked": "[dim]----[/dim]"}
+MARK = {
+    "fail": "[red]FAIL       [/red]",
+    "pass": "[green]PASS       [/green]",
+    "partial": "[yellow]PARTIAL    [/yellow]",
+    "not checked": "[dim]NOT CHECKED[/dim]",
+}
 
 
 def render(result: RunResult, color: bool) -> str:
@@ -56,7 +60,7 @@ def render(result: RunResult, color: bool) -> str:
             by_rule = Counter(f.rule for f in result.findings if f.rule in (v.item.rules or v.item.derived_from))
             detail = plural(v.findings, "finding") + " (" + ", ".join(f"{r} x{n}" for r, n in sorted(by_rule.items())) + ")"
         elif v.status == "not checked":
-            detail = "not checked: no rule for it is implemented or enabled yet"
+            detail = "no rule for it is implemented or enabled yet"
         elif v.status == "partial":
             detail = f"no findings from {', '.join(v.checked_by)}; not checked yet: {', '.join(v.planned)}"
         else:
