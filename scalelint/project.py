@@ -34,6 +34,8 @@ from scalelint.knowledge import ApiSpec, Knowledge
 
 MODULE_BODY = "<module>"
 WRITE_SQL = {"insert", "update", "delete", "merge"}
+# Statement objects built in Python (SQLAlchemy `select(...)`) are these kinds.
+STATEMENT_KINDS = {"sql.select": "db.query", "sql.write": "db.write"}
 
 
 # ---- what a value resolves to ------------------------------------------------
@@ -144,7 +146,10 @@ class ProjectModel:
 
     def __post_init__(self) -> None:
         self._index_modules()
-        for module, facts in self.modules.items():
+        for facts in self.files.values():
+            module = self._canonical.get(facts.path)
+            if module is None:
+                continue
             members: dict[str, object] = {}
             body = FunctionFacts(
                 qualname=MODULE_BODY,
@@ -365,15 +370,22 @@ class ProjectModel:
         elif isinstance(ref, MethodRef):
             spec = ref.spec
         if spec is not None and spec.op:
-            return Operation(_refine(spec.op, site.sql), site, function, spec, site.sql)
+            op = _refine(spec.op, site.sql)
+            if op == "db.execute" and isinstance(spec.sql_arg, int) and len(site.args) > spec.sql_arg:
+                op = STATEMENT_KINDS.get(self._kind_of(site.args[spec.sql_arg], function.module), op)
+            return Operation(op, site, function, spec, site.sql)
         if (
             ref is None
             and site.sql
             and isinstance(site.callee, Attr)
             and site.callee.attr in self.knowledge.sql_methods
         ):
-            return Operation(_refine("db.query", site.sql), site, function, None, site.sql, heuristic=True)
+            return Operation(_refine("db.execute", site.sql), site, function, None, site.sql, heuristic=True)
         return None
+
+    def _kind_of(self, value: Value | None, module: str) -> str | None:
+        ref = self.resolve(value, module)
+        return ref.kind if isinstance(ref, KindRef) else None
 
     @cached_property
     def operations(self) -> dict[FuncRef, tuple[Operation, ...]]:
@@ -500,8 +512,8 @@ class ProjectModel:
 
 
 def _refine(op: str, statements: tuple[SqlStatement, ...]) -> str:
-    """A generic execute is a write or DDL when its SQL says so."""
-    if op not in ("db.query", "db.write") or not statements:
+    """`db.execute` runs whatever SQL it is given: a query, a write or DDL, or unknown."""
+    if op != "db.execute" or not statements:
         return op
     kinds = {s.kind for s in statements}
     if kinds & WRITE_SQL:

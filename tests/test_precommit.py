@@ -13,9 +13,10 @@ rule page, the hooks file itself before its first commit) are left out of it, an
 an sdist has no `.git` at all. Copying the working tree (tracked + untracked,
 minus ignored files) into a fresh repo tests exactly what is on disk in every case.
 
-try-repo always builds its hook environments in a temporary store (it ignores
-PRE_COMMIT_HOME), so each call below builds one; PRE_COMMIT_HOME is still pointed
-at a per-session temporary directory so nothing lands in the user's cache.
+try-repo always builds its hook environments in a temporary store (PRE_COMMIT_HOME
+only receives its error log), so each call below builds one (pip's own wheel cache
+keeps that to a few seconds after the first); PRE_COMMIT_HOME still points at a
+per-session temporary directory so nothing lands in the user's cache.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ HOOKS_FILE = REPO_ROOT / ".pre-commit-hooks.yaml"
 # One hook-environment build per call: pip install from PyPI.
 TIMEOUT = 900
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("git") is None, reason="git is not installed; pre-commit needs git"
-)
+
+def _require_git() -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed; pre-commit needs git to run hooks")
 
 # Directories never copied into the snapshot when the source is not a git work tree.
 _SKIP_DIRS = {
@@ -166,6 +168,7 @@ def _source_files(root: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def scalelint_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed git snapshot of the scalelint source tree as it is on disk."""
+    _require_git()
     assert HOOKS_FILE.is_file(), f"missing {HOOKS_FILE}"
     snap = tmp_path_factory.mktemp("scalelint-src")
     for rel in _source_files(REPO_ROOT):
@@ -186,6 +189,7 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A user project: one handler with a per-request connection, one clean one."""
+    _require_git()
     proj = tmp_path_factory.mktemp("project")
     _init_repo(proj)
     (proj / "pyproject.toml").write_text(

@@ -15,16 +15,15 @@ def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op in project.all_operations():
         if op.op != "db.query":
             continue
-        loop = next((l for l in reversed(op.site.loops) if not l.bounded), None)
+        loop = next((loop for loop in reversed(op.site.loops) if loop.per_item), None)
         if loop is None:
             continue
-        over = f"over `{loop.iter_text}`" if loop.iter_text else ""
         message = (
-            f"`{op.site.text}` runs a query on every iteration of the {loop.kind} loop "
-            f"{over} (line {loop.line}): N rows cost N database round trips; fetch them in "
-            "one query (a JOIN, `WHERE id = ANY(...)`, `select_related`/`prefetch_related`, "
-            "`selectinload`) before the loop"
-        ).replace("  ", " ")
+            f"`{op.site.text}` runs a query on every iteration of the {loop.kind} loop over "
+            f"`{loop.iter_text}` (line {loop.line}): N rows cost N database round trips; fetch "
+            "them in one query before the loop (a JOIN, `WHERE id = ANY(...)`, "
+            "`select_related`/`prefetch_related`, `selectinload`)"
+        )
         on_request_path = op.function in project.request_path
         related = (Related(project.path_of(op.function), loop.line, "the loop"),)
         if on_request_path:

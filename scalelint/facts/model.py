@@ -94,6 +94,11 @@ class Loop:
     iter_text: str
     bounded: bool
 
+    @property
+    def per_item(self) -> bool:
+        """Runs its body once per element of a collection of unknown size."""
+        return self.kind != "while" and not self.bounded
+
 
 @dataclass(frozen=True, slots=True)
 class CallSite:
