@@ -26,6 +26,7 @@ from scalelint.facts.model import (
     Imported,
     Instance,
     Item,
+    Opaque,
     SqlStatement,
     Value,
 )
@@ -220,7 +221,7 @@ class ProjectModel:
 
     def resolve(self, value: Value | None, module: str) -> Ref | None:
         """What a symbolic value of `module` is, or None when unknown."""
-        if value is None or isinstance(value, Const):
+        if value is None or isinstance(value, (Const, Opaque)):
             return None
         key = (value, module)
         if key in self._memo:

@@ -63,7 +63,14 @@ class Const:
     value: str | int | float | bool | None
 
 
-Value = Union[Imported, Global, Attr, CallResult, Instance, Item, Const]
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """A value phase 1 cannot describe (an unannotated parameter, a lambda); `text` shows it."""
+
+    text: str
+
+
+Value = Union[Imported, Global, Attr, CallResult, Instance, Item, Const, Opaque]
 
 
 @dataclass(frozen=True, slots=True)

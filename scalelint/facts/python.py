@@ -27,6 +27,7 @@ from scalelint.facts.model import (
     Instance,
     Item,
     Loop,
+    Opaque,
     Param,
     ParseError,
     SqlStatement,
@@ -157,7 +158,8 @@ class FactsVisitor(cst.CSTVisitor):
             pending = self._enter_function[key]
             scope = _Scope(pending.qualname)
             for param in pending.params:
-                scope.env[param.name] = param.annotation and Instance(param.annotation)
+                annotation = param.annotation
+                scope.env[param.name] = Instance(annotation) if annotation else Opaque(param.name)
             if pending.class_name and pending.params:
                 first = pending.params[0].name
                 if first in ("self", "cls"):
@@ -380,6 +382,8 @@ class FactsVisitor(cst.CSTVisitor):
 
     def _bind(self, target: cst.BaseExpression, value: Value | None, value_node: cst.CSTNode | None) -> None:
         scope = self.scopes[-1]
+        if value is None and isinstance(target, cst.Name):
+            value = Opaque(target.value)
         if isinstance(target, cst.Name):
             name = target.value
             if scope is self.module:
@@ -530,9 +534,7 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         span = self.positions.take(node)
-        callee = self.value_of(node.func)
-        if callee is None:
-            return
+        callee = self.value_of(node.func) or Opaque(dotted_text(node.func))
         scope = self.scopes[-1]
         args: list[Value | None] = []
         kwargs: list[tuple[str, Value | None]] = []

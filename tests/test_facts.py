@@ -1,0 +1,142 @@
+"""Phase 1 facts: positions, loops, values, SQL, suppressions."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+
+from scalelint.facts import sql
+from scalelint.facts.model import Attr, CallResult, Global, Imported, Instance
+from scalelint.facts.positions import MetadataPositions
+from scalelint.facts.python import FactsVisitor, python_facts
+from scalelint.facts.suppressions import is_suppressed, python_suppressions, sql_suppressions
+
+
+def facts(code: str):
+    return python_facts("m.py", textwrap.dedent(code))
+
+
+def calls_of(code: str, function: str):
+    fn = next(f for f in facts(code).functions if f.qualname == function)
+    return {c.text: c for c in fn.calls}
+
+
+def test_positions_are_one_based_and_character_columns() -> None:
+    code = 'def f():\n    x = "é"; g(1)\n'
+    call = calls_of(code, "f")["g(1)"]
+    assert (call.span.line, call.span.column, call.span.end_column) == (2, 14, 18)
+
+
+def test_ast_positions_agree_with_libcst_metadata() -> None:
+    code = textwrap.dedent(
+        """
+        @app.get("/x")
+        async def handler(a=b(), *c):
+            [d(i) for i in e(f(g))]
+            async for row in h():
+                await k(row).m(n=o(p))
+            return {q(): r(s) for s in t()}
+        class C(Base(u())):
+            def v(self): return self.w(x(f"{y()}"))
+        """
+    )
+    module = cst.parse_module(code)
+    fast = python_facts("m.py", code)
+    visitor = FactsVisitor(MetadataPositions(module), "postgres")
+    module.visit(visitor)
+    slow = [c.span for f in visitor.functions for c in f.calls] + [c.span for c in visitor.module.calls]
+    quick = [c.span for f in fast.functions for c in f.calls] + [c.span for c in fast.module_calls]
+    assert quick == slow
+    assert len(quick) >= 15
+
+
+def test_loop_context_excludes_the_iterable_and_marks_small_loops() -> None:
+    code = """
+    def f(rows):
+        for row in load(rows):
+            use(row)
+        for attempt in range(3):
+            retry()
+        return [item(x) for x in source()]
+    """
+    calls = calls_of(code, "f")
+    assert calls["load(rows)"].loops == ()
+    assert [loop.line for loop in calls["use(row)"].loops] == [3]
+    assert calls["retry()"].loops[0].bounded
+    assert calls["source()"].loops == ()
+    assert calls["item(x)"].loops[0].kind == "comprehension"
+
+
+def test_values_follow_imports_locals_and_self() -> None:
+    code = """
+    import psycopg2 as pg
+    from .repo import fetch
+
+    class Repo:
+        def run(self, conn: pg.extensions.connection):
+            cur = conn.cursor()
+            cur.execute("SELECT 1 FROM t")
+            self.helper()
+            fetch()
+    """
+    calls = calls_of(code, "Repo.run")
+    conn = Instance(Imported("psycopg2.extensions.connection"))
+    assert calls['cur.execute("SELECT 1 FROM t")'.replace('"SELECT 1 FROM t"', "...")].callee == Attr(
+        CallResult(Attr(conn, "cursor")), "execute"
+    )
+    assert calls["self.helper()"].callee == Attr(Instance(Global("Repo")), "helper")
+    assert calls["fetch()"].callee == Imported(".repo.fetch")
+
+
+def test_sql_arguments_are_parsed_into_statements() -> None:
+    code = """
+    QUERY = "SELECT id FROM orders WHERE customer_id = %s ORDER BY id LIMIT 10"
+
+    def f(cur, table):
+        cur.execute(QUERY)
+        cur.execute(f"UPDATE {table} SET seen = true WHERE id = %s")
+    """
+    fn = facts(code).functions[0]
+    first, second = fn.calls
+    assert first.sql[0].kind == "select" and first.sql[0].has_limit
+    assert first.sql[0].tables == ("orders",)
+    assert first.sql[0].filter_columns == ("customer_id",)
+    assert second.sql[0].kind == "update"
+
+
+def test_global_assignment_is_recorded_as_stored_globally() -> None:
+    code = """
+    _engine = None
+    def engine():
+        global _engine
+        _engine = create_engine("postgresql://")
+        local = create_engine("postgresql://")
+    """
+    first, second = facts(code).functions[0].calls
+    assert first.stored_globally and not second.stored_globally
+
+
+def test_sql_helpers() -> None:
+    assert sql.looks_like_sql("select * from t")
+    assert not sql.looks_like_sql("Update your profile")
+    assert sql.analyse("SELEC nonsense (((") is None
+    statements, failed = sql.analyse_file("CREATE TABLE t (id int);\n\nSELECT * FROM t;\nNOT SQL AT ALL;\n")
+    assert [(s.kind, s.line) for s in statements] == [("ddl", 1), ("select", 3)]
+    assert failed == 1
+
+
+def test_suppression_comments() -> None:
+    source = "a()  # noqa\nb()  # noqa: SL601, E501\nc()  # scalelint: ignore[SL1]\nd()  # noqa:E501\n"
+    found = dict(python_suppressions(source))
+    assert found[1] == frozenset()
+    assert found[2] == {"SL601", "E501"}
+    assert is_suppressed("SL101", found[3]) and not is_suppressed("SL601", found[3])
+    assert not is_suppressed("SL601", found[4])
+    assert dict(sql_suppressions("SELECT 1; -- noqa: SL301\n"))[1] == {"SL301"}
+
+
+def test_syntax_error_becomes_a_parse_error_fact() -> None:
+    result = python_facts("bad.py", "def f(:\n    pass\n")
+    assert result.parse_error is not None
+    assert result.functions == ()
