@@ -45,13 +45,24 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write the report to FILE.")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write the report to FILE."
+)
 @click.option("--select", multiple=True, help="Rules or prefixes to enable (replaces the config's select).")
 @click.option("--ignore", multiple=True, help="Rules or prefixes to disable.")
 @click.option("--extend-select", multiple=True, help="Rules or prefixes to enable on top of select.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), help="Lowest severity that fails the run (default: warning).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    help="Lowest severity that fails the run (default: warning).",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), help="Config file (pyproject.toml or scalelint.toml).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (pyproject.toml or scalelint.toml).",
+)
 @click.option("--debug", is_flag=True, help="Show notes on skipped SQL and tracebacks of internal errors.")
 def check(
     paths: tuple[Path, ...],
@@ -71,8 +82,18 @@ def check(
     helper in another module is seen; findings are reported for PATHS only.
     """
     try:
-        _check(list(paths) or [Path(".")], output_format, output, select, ignore, extend_select,
-               fail_on, exit_zero, config_file, debug)
+        _check(
+            list(paths) or [Path(".")],
+            output_format,
+            output,
+            select,
+            ignore,
+            extend_select,
+            fail_on,
+            exit_zero,
+            config_file,
+            debug,
+        )
     except (ConfigError, KnowledgeError) as error:
         _fail(str(error))
     except Exception as error:  # the CLI edge: never a traceback unless --debug
@@ -81,9 +102,18 @@ def check(
         _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")
 
 
-def _check(paths: list[Path], output_format: str, output: Path | None, select: tuple[str, ...],
-           ignore: tuple[str, ...], extend_select: tuple[str, ...], fail_on: str | None,
-           exit_zero: bool, config_file: Path | None, debug: bool) -> None:
+def _check(
+    paths: list[Path],
+    output_format: str,
+    output: Path | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    fail_on: str | None,
+    exit_zero: bool,
+    config_file: Path | None,
+    debug: bool,
+) -> None:
     from scalelint.engine import run
     from scalelint.report import reporters
 

@@ -16,7 +16,7 @@ from scalelint.checks import load_checks
 from scalelint.config import Config, ConfigError
 from scalelint.facts.model import FileFacts, ParseError
 from scalelint.facts.suppressions import is_suppressed, sql_suppressions
-from scalelint.files import discover, report_scope
+from scalelint.files import Spec, discover, report_scope
 from scalelint.findings import Finding, Related
 from scalelint.knowledge import load_knowledge
 from scalelint.project import ProjectModel
@@ -101,15 +101,21 @@ def load_file(path: Path, relative: str, dialect: str) -> tuple[FileFacts, str |
         message = f"not valid {encoding} text (byte 0x{data[error.start]:02x} on line {line})"
         return FileFacts(relative, language, parse_error=ParseError(message, line)), None
     except (SyntaxError, LookupError) as error:
-        return FileFacts(relative, language, parse_error=ParseError(f"bad encoding declaration: {error}")), None
+        return FileFacts(
+            relative, language, parse_error=ParseError(f"bad encoding declaration: {error}")
+        ), None
     if language == "sql":
         from scalelint.facts.sql import analyse_file
 
         statements, failed = analyse_file(text, dialect)
         notes = (f"{failed} SQL statement(s) sqlglot could not parse",) if failed else ()
         return FileFacts(
-            relative, "sql", sql=tuple(statements), suppressions=sql_suppressions(text),
-            lines=text.count("\n") + 1, notes=notes,
+            relative,
+            "sql",
+            sql=tuple(statements),
+            suppressions=sql_suppressions(text),
+            lines=text.count("\n") + 1,
+            notes=notes,
         ), None
     from scalelint.facts.python import python_facts
 
@@ -153,7 +159,7 @@ def run(paths: list[Path], config: Config, cwd: Path | None = None) -> RunResult
     return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
 
 
-def _silenced(item: Finding, facts: FileFacts, ignores: list[tuple[pathspec.PathSpec, tuple[str, ...]]]) -> bool:
+def _silenced(item: Finding, facts: FileFacts, ignores: list[tuple[Spec, tuple[str, ...]]]) -> bool:
     for line, codes in facts.suppressions:
         if line == item.span.line and is_suppressed(item.rule, codes):
             return True
@@ -169,7 +175,5 @@ def _relative(path: str, root: Path, cwd: Path) -> str:
 
 def _display(item: Finding, root: Path, cwd: Path) -> Finding:
     """Paths as the user sees them: relative to the current directory."""
-    related = tuple(
-        Related(_relative(r.path, root, cwd), r.line, r.message) for r in item.related
-    )
+    related = tuple(Related(_relative(r.path, root, cwd), r.line, r.message) for r in item.related)
     return replace(item, path=_relative(item.path, root, cwd), related=related)

@@ -10,14 +10,16 @@ import pathspec
 
 from scalelint.config import Config
 
+Spec = pathspec.GitIgnoreSpec
+
 SOURCE_SUFFIXES = (".py", ".pyi", ".sql")
 
 
-def _spec(patterns: Iterable[str]) -> pathspec.PathSpec:
+def _spec(patterns: Iterable[str]) -> Spec:
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-def _gitignore(folder: Path) -> pathspec.PathSpec | None:
+def _gitignore(folder: Path) -> Spec | None:
     path = folder / ".gitignore"
     if not path.is_file():
         return None
@@ -36,7 +38,7 @@ def discover(config: Config) -> list[Path]:
     """Every .py and .sql file of the project, sorted, excludes and .gitignore applied."""
     root = config.root
     excluded = _spec([*config.exclude, *config.extend_exclude])
-    ignores: list[tuple[Path, pathspec.PathSpec]] = []
+    ignores: list[tuple[Path, Spec]] = []
     found: list[Path] = []
 
     def ignored(path: Path, is_dir: bool) -> bool:
@@ -61,9 +63,7 @@ def discover(config: Config) -> list[Path]:
             spec = _gitignore(here)
             if spec is not None:
                 ignores.append((here, spec))
-        subdirs[:] = sorted(
-            d for d in subdirs if not (here / d).is_symlink() and not ignored(here / d, True)
-        )
+        subdirs[:] = sorted(d for d in subdirs if not (here / d).is_symlink() and not ignored(here / d, True))
         for name in sorted(files):
             path = here / name
             if is_source(path) and not ignored(path, False):

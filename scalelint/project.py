@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Union
 
 from scalelint.facts.model import (
     Attr,
@@ -89,7 +88,7 @@ class MethodRef:
     spec: ApiSpec
 
 
-Ref = Union[ExtName, ModuleRef, FuncRef, ClassRef, ObjRef, KindRef, MethodRef]
+Ref = ExtName | ModuleRef | FuncRef | ClassRef | ObjRef | KindRef | MethodRef
 
 
 # ---- what phase 2 derives ------------------------------------------------------
@@ -373,7 +372,8 @@ class ProjectModel:
         if spec is not None and spec.op:
             op = _refine(spec.op, site.sql)
             if op == "db.execute" and isinstance(spec.sql_arg, int) and len(site.args) > spec.sql_arg:
-                op = STATEMENT_KINDS.get(self._kind_of(site.args[spec.sql_arg], function.module), op)
+                kind = self._kind_of(site.args[spec.sql_arg], function.module)
+                op = STATEMENT_KINDS.get(kind or "", op)
             return Operation(op, site, function, spec, site.sql)
         if (
             ref is None
@@ -452,22 +452,25 @@ class ProjectModel:
                 found.setdefault(ref, Handler(ref, spec.framework or "", route, spec.http_method))
         for ref, fn in self.functions.items():
             for site in fn.calls:
-                spec = self.spec_of(site.callee, ref.module)
-                if spec is None or spec.role != "route-register" or spec.view_arg is None:
+                registers = self.spec_of(site.callee, ref.module)
+                if registers is None or registers.role != "route-register" or registers.view_arg is None:
                     continue
-                view = site.args[spec.view_arg] if len(site.args) > spec.view_arg else None
-                route = site.args[0] if site.args else None
-                route_text = route.value if isinstance(route, Const) and isinstance(route.value, str) else None
-                for target in self._view_functions(view, ref.module):
-                    found.setdefault(target, Handler(target, spec.framework or "", route_text))
+                index = registers.view_arg
+                view = site.args[index] if len(site.args) > index else None
+                path = site.args[0] if site.args else None
+                route_text = path.value if isinstance(path, Const) and isinstance(path.value, str) else None
+                for view_function in self._view_functions(view, ref.module):
+                    handler = Handler(view_function, registers.framework or "", route_text)
+                    found.setdefault(view_function, handler)
         for cls_ref in self.classes:
             view_spec = self._view_class_spec(cls_ref, frozenset())
             if view_spec is None:
                 continue
             for method in view_spec.handler_methods:
-                target = self._class_member(cls_ref, method)
-                if isinstance(target, FuncRef) and target in self.functions:
-                    found.setdefault(target, Handler(target, view_spec.framework or "", None, method.upper()))
+                member = self._class_member(cls_ref, method)
+                if isinstance(member, FuncRef) and member in self.functions:
+                    handler = Handler(member, view_spec.framework or "", None, method.upper())
+                    found.setdefault(member, handler)
         return found
 
     def _view_functions(self, view: Value | None, module: str) -> list[FuncRef]:

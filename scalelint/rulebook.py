@@ -57,7 +57,7 @@ class RuleMeta:
     def section(self, heading: str) -> str:
         """The text under `## heading` (up to the next `## `), or ''."""
         parts = SECTION.split(self.body)
-        for title, text in zip(parts[1::2], parts[2::2]):
+        for title, text in zip(parts[1::2], parts[2::2], strict=False):
             if title.strip().lower() == heading.lower():
                 return text.strip()
         return ""
@@ -65,8 +65,7 @@ class RuleMeta:
     def code_blocks(self, heading: str) -> list[tuple[str, str]]:
         """(language, code) of each fenced block in a section."""
         return [
-            (m.group(1), m.group(2))
-            for m in re.finditer(r"```(\w*)\n(.*?)```", self.section(heading), re.S)
+            (m.group(1), m.group(2)) for m in re.finditer(r"```(\w*)\n(.*?)```", self.section(heading), re.S)
         ]
 
 

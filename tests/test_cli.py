@@ -20,7 +20,9 @@ from scalelint.cli import main
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-FINDING_LINE = re.compile(r"^(?P<path>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>SL\d{3}) (?P<message>.+)$")
+FINDING_LINE = re.compile(
+    r"^(?P<path>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>SL\d{3}) (?P<message>.+)$"
+)
 
 # A FastAPI handler that opens a connection per request (SL101, line 7) and runs a
 # query per row of a result (SL601, line 11, column 9 = start of `cur.execute`).
@@ -355,7 +357,14 @@ def _with_comment(line: int, comment: str) -> str:
 
 @pytest.mark.parametrize(
     "comment",
-    ["# noqa: SL101", "# noqa", "# scalelint: ignore[SL101]", "# noqa: SL1", "# noqa: E501, SL101", "# NOQA:SL101"],
+    [
+        "# noqa: SL101",
+        "# noqa",
+        "# scalelint: ignore[SL101]",
+        "# noqa: SL1",
+        "# noqa: E501, SL101",
+        "# NOQA:SL101",
+    ],
 )
 def test_suppression_on_the_finding_line_silences_it(tmp_path: Path, cli, comment: str) -> None:
     make_project(tmp_path, {"main.py": _with_comment(SL101_AT[0], comment)})
@@ -363,7 +372,9 @@ def test_suppression_on_the_finding_line_silences_it(tmp_path: Path, cli, commen
     assert [f[3] for f in findings(result.stdout)] == ["SL601"]
 
 
-@pytest.mark.parametrize("comment", ["# noqa: E501", "# noqa: SL601", "# scalelint: ignore[SL6]", "# scalelint: ignore[]"])
+@pytest.mark.parametrize(
+    "comment", ["# noqa: E501", "# noqa: SL601", "# scalelint: ignore[SL6]", "# scalelint: ignore[]"]
+)
 def test_suppression_of_other_codes_does_not_silence(tmp_path: Path, cli, comment: str) -> None:
     make_project(tmp_path, {"main.py": _with_comment(SL101_AT[0], comment)})
     assert [f[3] for f in findings(cli("check").stdout)] == ["SL101", "SL601"]
@@ -441,7 +452,9 @@ def test_same_findings_for_a_file_whichever_batch_it_is_in(helper_project: Path,
     assert alone == together == folder == [("app/db.py", 5, 12, "SL101")]
 
 
-def test_paths_are_relative_to_the_current_folder(helper_project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths_are_relative_to_the_current_folder(
+    helper_project: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(helper_project / "app")
     result = cli("check", "db.py")
     assert findings(result.stdout) == [("db.py", 5, 12, "SL101")]
@@ -539,7 +552,9 @@ def test_empty_file_is_fine(tmp_path: Path, cli) -> None:
 def test_fifty_thousand_line_generated_file_completes(tmp_path: Path, cli) -> None:
     parts = ["import psycopg2\n\n\n"]
     for i in range(5000):
-        parts.append(f'def f{i}(x):\n    """Generated.\n\n    a\n    b\n    c\n    """\n    return x + {i}\n\n\n')
+        parts.append(
+            f'def f{i}(x):\n    """Generated.\n\n    a\n    b\n    c\n    """\n    return x + {i}\n\n\n'
+        )
     parts.append('def load():\n    return psycopg2.connect("dbname=app")\n')
     source = "".join(parts)
     assert source.count("\n") >= 50_000
@@ -596,14 +611,21 @@ def test_explain_unknown_rule_is_a_usage_error(cli) -> None:
 def test_python_dash_m_smoke(tmp_path: Path) -> None:
     make_project(tmp_path, {"main.py": HANDLER})
     version = subprocess.run(
-        [sys.executable, "-m", "scalelint", "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "scalelint", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert version.returncode == 0, version.stderr
     assert __version__ in version.stdout
     assert "scalelint" in version.stdout
     check = subprocess.run(
         [sys.executable, "-m", "scalelint", "check", "--select", "SL1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert check.returncode == EXIT_FINDINGS, check.stderr
     assert not ANSI.search(check.stdout)

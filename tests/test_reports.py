@@ -107,6 +107,7 @@ CACHE_ITEM = "Hot reads cached with TTL?"
 
 
 def make_project(root: Path, files: dict[str, str], config: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(f"[tool.scalelint]\n{config}", encoding="utf-8")
     for name, content in files.items():
         path = root / name
@@ -151,8 +152,17 @@ def run_json(cli, *args: str) -> tuple[Result, dict[str, Any]]:
 # ---- json ----------------------------------------------------------------------------------
 
 FINDING_KEYS = {
-    "rule", "name", "severity", "path", "line", "column", "end_line", "end_column",
-    "message", "checklist", "related",
+    "rule",
+    "name",
+    "severity",
+    "path",
+    "line",
+    "column",
+    "end_line",
+    "end_column",
+    "message",
+    "checklist",
+    "related",
 }
 
 
@@ -186,7 +196,7 @@ def test_json_contract_keys_and_values(tmp_path: Path, cli) -> None:
 
 
 def test_json_findings_are_sorted_with_relative_posix_paths(multi_file: Path, cli) -> None:
-    result, data = run_json(cli)
+    _, data = run_json(cli)
     found = data["findings"]
     keys = [(f["path"], f["line"], f["column"], f["rule"]) for f in found]
     assert keys == sorted(keys)
@@ -208,16 +218,26 @@ def test_json_findings_are_sorted_with_relative_posix_paths(multi_file: Path, cl
 def test_json_related_carries_the_chain_across_files(multi_file: Path, cli) -> None:
     _, data = run_json(cli, "app/db.py")
     [finding] = data["findings"]
-    assert (finding["rule"], finding["path"], finding["line"], finding["column"]) == ("SL101", "app/db.py", 5, 12)
-    related = {(r["path"], r["line"]) for r in finding["related"]}
-    assert ("app/main.py", 10) in related  # conn = get_conn()
-    assert ("app/orders.py", 11) in related or any(p == "app/orders.py" for p, _ in related) or len(related) >= 2
+    assert (finding["rule"], finding["path"], finding["line"], finding["column"]) == (
+        "SL101",
+        "app/db.py",
+        5,
+        12,
+    )
+    # handler -> the get_conn() call site, through main.py's or orders.py's route.
+    chains = {
+        (("app/main.py", 9), ("app/main.py", 10)),
+        (("app/orders.py", 10), ("app/orders.py", 11)),
+    }
+    assert tuple((r["path"], r["line"]) for r in finding["related"]) in chains
     assert all(r["message"] for r in finding["related"])
 
 
 def test_json_column_is_one_based(tmp_path: Path, cli) -> None:
     # The connect call starts the line: column 1, not 0.
-    source = HANDLER.replace('    conn = psycopg2.connect("dbname=app")', '    psycopg2.connect("dbname=app")')
+    source = HANDLER.replace(
+        '    conn = psycopg2.connect("dbname=app")', '    psycopg2.connect("dbname=app")'
+    )
     make_project(tmp_path, {"main.py": source})
     _, data = run_json(cli, "--select", "SL101")
     [finding] = data["findings"]
@@ -296,14 +316,56 @@ def test_sarif_fingerprints_are_present_unique_and_stable(multi_file: Path, cli)
     assert len(set(flat)) == len(flat), "two findings share a fingerprint"
 
 
-def test_sarif_fingerprint_survives_moving_the_code(tmp_path: Path, cli) -> None:
-    make_project(tmp_path, {"main.py": HANDLER})
-    before = {r["ruleId"]: r["partialFingerprints"] for r in _sarif(cli)["runs"][0]["results"]}
-    (tmp_path / "main.py").unlink()
-    make_project(tmp_path, {"main.py": "# a comment that shifts every line\n\n" + HANDLER})
-    after_results = _sarif(cli)["runs"][0]["results"]
-    assert after_results[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 9
-    assert {r["ruleId"]: r["partialFingerprints"] for r in after_results} == before
+def _fingerprints(
+    cli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, tuple[int, dict[str, str]]]:
+    monkeypatch.chdir(project)
+    return {
+        r["ruleId"]: (r["locations"][0]["physicalLocation"]["region"]["startLine"], r["partialFingerprints"])
+        for r in _sarif(cli)["runs"][0]["results"]
+    }
+
+
+def test_sarif_fingerprint_survives_moving_the_code(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same file before and after two lines are inserted above the code (two
+    # checkouts of one repository): the lines move, the fingerprints do not.
+    before = make_project(tmp_path / "before", {"main.py": HANDLER})
+    after = make_project(tmp_path / "after", {"main.py": "# a comment that shifts every line\n\n" + HANDLER})
+    old = _fingerprints(cli, before, monkeypatch)
+    new = _fingerprints(cli, after, monkeypatch)
+    assert old["SL101"][0] == 7 and new["SL101"][0] == 9
+    assert {rule: prints for rule, (_, prints) in new.items()} == {
+        rule: prints for rule, (_, prints) in old.items()
+    }
+
+
+def test_sarif_fingerprint_changes_with_the_code(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = make_project(tmp_path / "before", {"main.py": HANDLER})
+    after = make_project(tmp_path / "after", {"main.py": HANDLER.replace("dbname=app", "dbname=crm")})
+    old = _fingerprints(cli, before, monkeypatch)
+    new = _fingerprints(cli, after, monkeypatch)
+    assert old["SL101"][1] != new["SL101"][1]
+    assert old["SL601"][1] == new["SL601"][1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine._read_lines is a process-wide functools.cache keyed by path and never "
+    "invalidated: a second run() in the same process after a file changed reads the old "
+    "lines, so SARIF fingerprints (and text code frames) come from stale source",
+)
+def test_second_run_in_one_process_sees_the_edited_file(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = make_project(tmp_path / "fresh", {"main.py": "# a comment that shifts every line\n\n" + HANDLER})
+    project = make_project(tmp_path / "edited", {"main.py": HANDLER})
+    _fingerprints(cli, project, monkeypatch)
+    (project / "main.py").write_text("# a comment that shifts every line\n\n" + HANDLER, encoding="utf-8")
+    assert _fingerprints(cli, project, monkeypatch) == _fingerprints(cli, fresh, monkeypatch)
 
 
 def test_sarif_driver_rules_cover_every_rule_with_help(tmp_path: Path, cli) -> None:
@@ -338,12 +400,16 @@ def test_github_one_annotation_per_finding(multi_file: Path, cli) -> None:
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert len(lines) == len(data["findings"])
-    for line, finding in zip(lines, data["findings"]):
+    for line, finding in zip(lines, data["findings"], strict=True):
         match = ANNOTATION.match(line)
         assert match, line
-        assert match["level"] == {"error": "error", "warning": "warning", "info": "notice"}[finding["severity"]]
+        assert (
+            match["level"] == {"error": "error", "warning": "warning", "info": "notice"}[finding["severity"]]
+        )
         assert (match["file"], int(match["line"]), int(match["col"])) == (
-            finding["path"], finding["line"], finding["column"],
+            finding["path"],
+            finding["line"],
+            finding["column"],
         )
         assert finding["rule"] in line
 
@@ -401,20 +467,28 @@ def test_github_annotation_escapes_file_property(tmp_path: Path, cli) -> None:
 
 # ---- checklist -----------------------------------------------------------------------------
 
-MARKS = {"FAIL", "PASS", "PART", "----"}
+# The mark of each status; "not checked" is spelled NOT CHECKED (older builds: ----).
+MARKS = {
+    "FAIL": "FAIL",
+    "PASS": "PASS",
+    "PART": "PART",
+    "PARTIAL": "PART",
+    "NOT CHECKED": "NOT CHECKED",
+    "----": "NOT CHECKED",
+}
+ROW = re.compile(r"^\s+(?P<mark>FAIL|PASS|PARTIAL|PART|NOT CHECKED|----)\s+(?P<rest>.+)$")
 
 
 def checklist_rows(output: str) -> dict[str, tuple[str, str]]:
-    """item text -> (mark, detail) from the checklist report."""
+    """item text -> (normalised mark, detail) from the checklist report."""
     rows: dict[str, tuple[str, str]] = {}
     for line in output.splitlines()[1:]:
-        parts = line.strip().split(None, 1)
-        if not parts or parts[0] not in MARKS:
-            continue
-        mark, rest = parts[0], parts[1]
+        match = ROW.match(line)
+        assert match, line
+        rest = match["rest"]
         item = next((i for i in EIGHT_ITEMS if rest.startswith(i)), None)
         assert item is not None, line
-        rows[item] = (mark, rest[len(item):].strip())
+        rows[item] = (MARKS[match["mark"]], rest[len(item) :].strip())
     return rows
 
 
@@ -427,7 +501,9 @@ def _implemented(item_text: str) -> tuple[set[str], set[str]]:
 
 def test_checklist_has_the_eight_items_in_the_seeds_order(tmp_path: Path, cli) -> None:
     if SEED.is_file():
-        seed = re.findall(r"^- \[ \] (.+)$", SEED.read_text(encoding="utf-8").split("Scale Checklist", 1)[1], re.M)
+        seed = re.findall(
+            r"^- \[ \] (.+)$", SEED.read_text(encoding="utf-8").split("Scale Checklist", 1)[1], re.M
+        )
         assert seed[:8] == EIGHT_ITEMS
     assert [item.text for item in checklist()] == EIGHT_ITEMS
     make_project(tmp_path, {"main.py": HANDLER})
@@ -451,15 +527,12 @@ def test_checklist_fails_the_pool_item_with_a_count(tmp_path: Path, cli) -> None
 def test_checklist_never_passes_an_item_without_an_implemented_rule(tmp_path: Path, cli) -> None:
     make_project(tmp_path, {"main.py": HANDLER})
     rows = checklist_rows(cli("check", "--format", "checklist").stdout)
-    for text in EIGHT_ITEMS:
-        implemented, _ = _implemented(text)
-        if not implemented:
-            assert rows[text][0] == "----", text
-            assert "not checked" in rows[text][1]
-    implemented, _ = _implemented(CACHE_ITEM)
-    if not implemented:
-        assert rows[CACHE_ITEM][0] == "----"
-    assert rows[CACHE_ITEM][0] != "PASS" or implemented
+    unchecked = [text for text in EIGHT_ITEMS if not _implemented(text)[0]]
+    for text in unchecked:
+        assert rows[text][0] == "NOT CHECKED", text
+    if CACHE_ITEM in unchecked:  # until SL202-SL206 exist
+        assert "no rule" in rows[CACHE_ITEM][1]
+    assert {rows[text][0] for text in unchecked} <= {"NOT CHECKED"}
 
 
 def test_checklist_clean_project_is_partial_not_pass(tmp_path: Path, cli) -> None:
@@ -477,7 +550,7 @@ def test_checklist_clean_project_is_partial_not_pass(tmp_path: Path, cli) -> Non
         assert "SL101" in detail and all(rule in detail for rule in planned)
     for text in EIGHT_ITEMS:
         implemented, planned = _implemented(text)
-        expected = "----" if not implemented else "PART" if planned else "PASS"
+        expected = "NOT CHECKED" if not implemented else "PART" if planned else "PASS"
         assert rows[text][0] == expected, text
 
 
@@ -485,4 +558,4 @@ def test_checklist_respects_selection(tmp_path: Path, cli) -> None:
     # With SL1 ignored, the pool item has nothing enabled: not checked, not PASS.
     make_project(tmp_path, {"main.py": CLEAN})
     rows = checklist_rows(cli("check", "--format", "checklist", "--ignore", "SL1").stdout)
-    assert rows[POOL_ITEM][0] == "----"
+    assert rows[POOL_ITEM][0] == "NOT CHECKED"

@@ -25,7 +25,7 @@ def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
             "`select_related`/`prefetch_related`, `selectinload`)"
         )
         on_request_path = op.function in project.request_path
-        related = (Related(project.path_of(op.function), loop.line, "the loop"),)
+        related: tuple[Related, ...] = (Related(project.path_of(op.function), loop.line, "the loop"),)
         if on_request_path:
             related += request_chain(project, op.function)
         yield finding(

@@ -8,7 +8,6 @@ imported from another module is recorded as `CallResult(Attr(Imported("app.db.po
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from scalelint.findings import Span
 
@@ -70,7 +69,7 @@ class Opaque:
     text: str
 
 
-Value = Union[Imported, Global, Attr, CallResult, Instance, Item, Const, Opaque]
+Value = Imported | Global | Attr | CallResult | Instance | Item | Const | Opaque
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ a position, and both trees list the nodes of a kind in source order. So the k-th
 from __future__ import annotations
 
 import ast
+
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -77,9 +78,7 @@ class AstPositions:
                 found[category].append(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 found["decorator"].extend(node.decorator_list)
-        self._nodes = {
-            c: sorted(nodes, key=_source_order) for c, nodes in found.items()
-        }
+        self._nodes = {c: sorted(nodes, key=_source_order) for c, nodes in found.items()}
         self._next = {c: 0 for c in self._nodes}
 
     def take(self, node: cst.CSTNode) -> Span:
@@ -91,9 +90,12 @@ class AstPositions:
             raise PositionMismatch(category)
         self._next[category] = index + 1
         found = nodes[index]
-        if isinstance(node, cst.Call) and isinstance(found, ast.Call):
-            if _cst_callee_name(node.func) != _callee_name(found.func):
-                raise PositionMismatch("call")
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(found, ast.Call)
+            and _cst_callee_name(node.func) != _callee_name(found.func)
+        ):
+            raise PositionMismatch("call")
         return self._span(found)
 
     def _column(self, line: int, byte_offset: int) -> int:

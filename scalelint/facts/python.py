@@ -8,7 +8,6 @@ the nodes that become facts (see positions.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import libcst as cst
 
@@ -42,7 +41,7 @@ from scalelint.findings import Span
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
 
-Positions = Union[AstPositions, MetadataPositions]
+Positions = AstPositions | MetadataPositions
 
 
 @dataclass
@@ -84,8 +83,7 @@ def dotted_text(node: cst.CSTNode) -> str:
         return f"{dotted_text(node.value)}.{node.attr.value}"
     if isinstance(node, cst.Call):
         simple = all(
-            isinstance(a.value, (cst.Name, cst.Integer, cst.Attribute)) and not a.keyword
-            for a in node.args
+            isinstance(a.value, (cst.Name, cst.Integer, cst.Attribute)) and not a.keyword for a in node.args
         )
         inner = ", ".join(dotted_text(a.value) for a in node.args) if simple else "..."
         return f"{dotted_text(node.func)}({inner if len(inner) <= 30 else '...'})"
@@ -307,9 +305,7 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         span = self.positions.take(node)
-        in_class = bool(self.class_stack) and (
-            not self.function_stack or self.scopes[-1] is self.module
-        )
+        in_class = bool(self.class_stack) and (not self.function_stack or self.scopes[-1] is self.module)
         class_name = self.class_stack[-1].qualname if in_class else None
         if in_class:
             self.class_stack[-1].methods.append(node.name.value)
@@ -323,9 +319,7 @@ class FactsVisitor(cst.CSTVisitor):
             annotation = self.value_of(p.annotation.annotation) if p.annotation else None
             default = self.value_of(p.default) if p.default else None
             params.append(Param(p.name.value, annotation, default))
-        pending = _PendingFunction(
-            node, self._qualname(node.name.value), span, class_name, tuple(params), []
-        )
+        pending = _PendingFunction(node, self._qualname(node.name.value), span, class_name, tuple(params), [])
         self.function_stack.append(pending)
         self._enter_function[id(node.body)] = pending
 
@@ -339,9 +333,7 @@ class FactsVisitor(cst.CSTVisitor):
         if pending.node.decorators and any(d is node for d in pending.node.decorators):
             # The call form's CallSite is filled in when the call itself is visited.
             self._decorator_lines[id(expr)] = len(pending.decorators)
-            pending.decorators.append(
-                Decorator(callee=callee, text=dotted_text(expr), line=span.line)
-            )
+            pending.decorators.append(Decorator(callee=callee, text=dotted_text(expr), line=span.line))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.function_stack.pop()
@@ -410,11 +402,12 @@ class FactsVisitor(cst.CSTVisitor):
                     if cls is not None and value is not None:
                         cls.attributes[target.attr.value] = value
                 return
-            if isinstance(root, cst.Name) and (
-                root.value == "cls" or isinstance(self.lookup(root.value), (Imported, Global))
+            if (
+                isinstance(root, cst.Name)
+                and (root.value == "cls" or isinstance(self.lookup(root.value), (Imported, Global)))
+                and value_node is not None
             ):
-                if value_node is not None:
-                    self._global_stores.add(id(value_node))
+                self._global_stores.add(id(value_node))
             return
         if isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:

@@ -13,7 +13,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from scalelint.facts.model import SqlStatement
 
@@ -67,9 +67,7 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
     kind = _kind(tree)
     cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables = tuple(
-        dict.fromkeys(
-            t.name for t in tree.find_all(exp.Table) if t.name and t.name not in cte_names
-        )
+        dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name and t.name not in cte_names)
     )
     filters: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
@@ -79,14 +77,12 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
         wheres = [w for w in tree.find_all(exp.Where)]
         joins = [j.args.get("on") for j in tree.find_all(exp.Join)]
-        filters = tuple(
-            dict.fromkeys(c for node in [*wheres, *joins] for c in _columns_under(node))
-        )
+        filters = tuple(dict.fromkeys(c for node in [*wheres, *joins] for c in _columns_under(node)))
         order = _columns_under(tree.args.get("order"))
         if isinstance(tree, exp.Select) and not tree.args.get("group"):
-            aggregate = any(
-                e.find(exp.AggFunc) is not None for e in tree.expressions
-            ) and not any(isinstance(e, exp.Star) for e in tree.expressions)
+            aggregate = any(e.find(exp.AggFunc) is not None for e in tree.expressions) and not any(
+                isinstance(e, exp.Star) for e in tree.expressions
+            )
     elif kind in ("update", "delete"):
         filters = _columns_under(tree.args.get("where"))
     return SqlStatement(
@@ -108,7 +104,7 @@ def analyse(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[SqlStatement, ..
         trees = sqlglot.parse(text, read=dialect)
     except (SqlglotError, RecursionError, ValueError, KeyError):
         return None
-    return tuple(_statement(t, 1, text) for t in trees if t is not None)
+    return tuple(_statement(t, 1, text) for t in trees if isinstance(t, exp.Expression))
 
 
 def split_statements(text: str, dialect: str = DEFAULT_DIALECT) -> list[tuple[int, str]] | None:

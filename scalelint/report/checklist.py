@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import dataclass
 
@@ -10,7 +11,6 @@ from rich.markup import escape
 
 from scalelint.engine import RunResult
 from scalelint.report import plural
-from scalelint.report.text import _Discard
 from scalelint.rulebook import ChecklistItem, checklist
 
 
@@ -52,13 +52,27 @@ MARK = {
 
 
 def render(result: RunResult, color: bool) -> str:
-    console = Console(record=True, force_terminal=color, no_color=not color, width=200,
-                      file=_Discard(), highlight=False, soft_wrap=True)
+    console = Console(
+        record=True,
+        force_terminal=color,
+        no_color=not color,
+        width=200,
+        file=io.StringIO(),
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"Scale Checklist ({plural(result.files_checked, 'file')} checked)")
     for v in verdicts(result):
         if v.status == "fail":
-            by_rule = Counter(f.rule for f in result.findings if f.rule in (v.item.rules or v.item.derived_from))
-            detail = plural(v.findings, "finding") + " (" + ", ".join(f"{r} x{n}" for r, n in sorted(by_rule.items())) + ")"
+            by_rule = Counter(
+                f.rule for f in result.findings if f.rule in (v.item.rules or v.item.derived_from)
+            )
+            detail = (
+                plural(v.findings, "finding")
+                + " ("
+                + ", ".join(f"{r} x{n}" for r, n in sorted(by_rule.items()))
+                + ")"
+            )
         elif v.status == "not checked":
             detail = "no rule for it is implemented or enabled yet"
         elif v.status == "partial":

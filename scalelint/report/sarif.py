@@ -17,8 +17,13 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 BASE = "%SRCROOT%"
 
 
-def _location(path: str, line: int, column: int | None = None, end_line: int | None = None,
-              end_column: int | None = None) -> dict[str, Any]:
+def _location(
+    path: str,
+    line: int,
+    column: int | None = None,
+    end_line: int | None = None,
+    end_column: int | None = None,
+) -> dict[str, Any]:
     region: dict[str, Any] = {"startLine": line}
     if column is not None:
         region["startColumn"] = column

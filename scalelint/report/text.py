@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 from rich.markup import escape
 
@@ -22,8 +24,13 @@ def summary(result: RunResult) -> str:
 
 def render(result: RunResult, color: bool) -> str:
     console = Console(
-        record=True, force_terminal=color, no_color=not color, width=200, file=_Discard(),
-        highlight=False, soft_wrap=True,
+        record=True,
+        force_terminal=color,
+        no_color=not color,
+        width=200,
+        file=io.StringIO(),
+        highlight=False,
+        soft_wrap=True,
     )
     for item in result.findings:
         where = f"{item.path}:{item.span.line}:{item.span.column}:"
@@ -31,15 +38,23 @@ def render(result: RunResult, color: bool) -> str:
             f"[bold]{escape(where)}[/bold] [{STYLE[item.severity]}]{item.rule}[/] {escape(item.message)}"
         )
         if color:
-            _code_frame(console, result, item.path, item.span.line, item.span.column,
-                        item.span.end_column if item.span.end_line == item.span.line else None)
+            _code_frame(
+                console,
+                result,
+                item.path,
+                item.span.line,
+                item.span.column,
+                item.span.end_column if item.span.end_line == item.span.line else None,
+            )
         for related in item.related:
             console.print(f"  [dim]-> {escape(related.path)}:{related.line}: {escape(related.message)}[/dim]")
     console.print(summary(result))
     return console.export_text(styles=color)
 
 
-def _code_frame(console: Console, result: RunResult, path: str, line: int, column: int, end: int | None) -> None:
+def _code_frame(
+    console: Console, result: RunResult, path: str, line: int, column: int, end: int | None
+) -> None:
     text = result.source_line(path, line)
     if text is None:
         return
@@ -47,13 +62,3 @@ def _code_frame(console: Console, result: RunResult, path: str, line: int, colum
     console.print(f"[dim]{gutter}[/dim]{escape(text)}")
     width = max(1, (end or len(text) + 1) - column)
     console.print(" " * (len(gutter) + column - 1) + f"[red]{'^' * min(width, 120)}[/red]")
-
-
-class _Discard:
-    """A file that swallows the console's live output; export_text returns it."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
