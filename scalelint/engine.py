@@ -7,7 +7,6 @@ import os
 import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 
 import pathspec
@@ -41,18 +40,18 @@ class RunResult:
     def cwd_uri(self) -> str:
         return self.cwd.as_uri().rstrip("/") + "/"
 
+    _lines: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
     def source_line(self, path: str, line: int) -> str | None:
-        """The text of a line of a reported file (for code frames)."""
-        lines = _read_lines(str(self.cwd / path))
+        """The text of a line of a reported file (for code frames and fingerprints)."""
+        if path not in self._lines:
+            try:
+                text = (self.cwd / path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            self._lines[path] = text.splitlines()
+        lines = self._lines[path]
         return lines[line - 1] if 0 < line <= len(lines) else None
-
-
-@cache
-def _read_lines(path: str) -> list[str]:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
 
 
 def known_rule_ids() -> set[str]:
@@ -92,18 +91,14 @@ def load_file(path: Path, relative: str, dialect: str) -> tuple[FileFacts, str |
     if b"\0" in data:
         return FileFacts(relative, language), f"{relative}: skipped, binary file (NUL bytes)"
     try:
-        encoding = "utf-8-sig"
-        if language == "python":
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        text = data.decode(encoding)
+        text = _decode(data, language)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        message = f"not valid {encoding} text (byte 0x{data[error.start]:02x} on line {line})"
+        message = f"not valid {error.encoding} text (byte 0x{data[error.start]:02x} on line {line})"
         return FileFacts(relative, language, parse_error=ParseError(message, line)), None
     except (SyntaxError, LookupError) as error:
-        return FileFacts(
-            relative, language, parse_error=ParseError(f"bad encoding declaration: {error}")
-        ), None
+        message = f"bad encoding declaration: {error}"
+        return FileFacts(relative, language, parse_error=ParseError(message)), None
     if language == "sql":
         from scalelint.facts.sql import analyse_file
 
@@ -120,6 +115,19 @@ def load_file(path: Path, relative: str, dialect: str) -> tuple[FileFacts, str |
     from scalelint.facts.python import python_facts
 
     return python_facts(relative, text, dialect), None
+
+
+def _decode(data: bytes, language: str) -> str:
+    """Source text: UTF-8, or the encoding a Python file declares (PEP 263)."""
+    if language != "python":
+        return data.decode("utf-8-sig")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        # No valid declaration: an undecodable byte in the first lines is a UTF-8 error.
+        data.decode("utf-8")
+        raise
+    return data.decode(encoding)
 
 
 def run(paths: list[Path], config: Config, cwd: Path | None = None) -> RunResult:

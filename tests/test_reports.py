@@ -352,15 +352,11 @@ def test_sarif_fingerprint_changes_with_the_code(
     assert old["SL601"][1] == new["SL601"][1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._read_lines is a process-wide functools.cache keyed by path and never "
-    "invalidated: a second run() in the same process after a file changed reads the old "
-    "lines, so SARIF fingerprints (and text code frames) come from stale source",
-)
 def test_second_run_in_one_process_sees_the_edited_file(
     tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Regression: source lines were once cached per process by path, so a second run
+    # after an edit fingerprinted the old text.
     fresh = make_project(tmp_path / "fresh", {"main.py": "# a comment that shifts every line\n\n" + HANDLER})
     project = make_project(tmp_path / "edited", {"main.py": HANDLER})
     _fingerprints(cli, project, monkeypatch)

@@ -56,3 +56,9 @@ def test_every_check_has_a_page_and_every_stable_page_a_check() -> None:
     checks = set(load_checks())
     pages = {r.id for r in all_rules().values() if r.status == "stable"}
     assert checks == pages
+
+
+def test_readme_rules_table_lists_every_rule() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for rule in all_rules().values():
+        assert f"| {rule.id} | {rule.name} |" in readme
