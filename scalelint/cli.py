@@ -63,6 +63,15 @@ def main() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Config file (pyproject.toml or scalelint.toml).",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="number of cores",
+    help="Worker processes for parsing.",
+)
+@click.option("--no-cache", is_flag=True, help="Do not read or write the facts cache (there is none yet).")
 @click.option("--debug", is_flag=True, help="Show notes on skipped SQL and tracebacks of internal errors.")
 def check(
     paths: tuple[Path, ...],
@@ -74,6 +83,8 @@ def check(
     fail_on: str | None,
     exit_zero: bool,
     config_file: Path | None,
+    jobs: int,
+    no_cache: bool,
     debug: bool,
 ) -> None:
     """Check PATHS (default: the current folder) for scale anti-patterns.
@@ -92,6 +103,7 @@ def check(
             fail_on,
             exit_zero,
             config_file,
+            jobs,
             debug,
         )
     except (ConfigError, KnowledgeError) as error:
@@ -112,6 +124,7 @@ def _check(
     fail_on: str | None,
     exit_zero: bool,
     config_file: Path | None,
+    jobs: int,
     debug: bool,
 ) -> None:
     from scalelint.engine import run
@@ -128,13 +141,15 @@ def _check(
     config = load_config(root, config_file)
     if select:
         config.select = _selectors(select)
+        if not config.select:
+            raise ConfigError("--select needs at least one rule id or prefix")
     if ignore:
         config.ignore = (*config.ignore, *_selectors(ignore))
     if extend_select:
         config.extend_select = (*config.extend_select, *_selectors(extend_select))
     if fail_on:
         config.fail_on = Severity.parse(fail_on)
-    result = run(paths, config)
+    result = run(paths, config, jobs=jobs)
     for warning in result.warnings:
         click.echo(f"scalelint: warning: {warning}", err=True)
     if debug:

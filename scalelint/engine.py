@@ -6,6 +6,7 @@ import io
 import os
 import tokenize
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from scalelint.project import ProjectModel
 from scalelint.rulebook import RULES_DIR, all_rules, checklist
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -65,6 +67,7 @@ def known_rule_ids() -> set[str]:
 def enabled_rules(config: Config) -> frozenset[str]:
     """Implemented rules that select/extend-select pick and ignore does not drop."""
     known = known_rule_ids()
+    implemented = load_checks()
     for selector in (*config.select, *config.extend_select, *config.ignore):
         if selector.upper() != "ALL" and not any(r.startswith(selector.upper()) for r in known):
             raise ConfigError(f"unknown rule selector '{selector}'")
@@ -75,7 +78,9 @@ def enabled_rules(config: Config) -> frozenset[str]:
     return frozenset(
         rule
         for rule in all_rules()
-        if matches(rule, (*config.select, *config.extend_select)) and not matches(rule, config.ignore)
+        if rule in implemented
+        and matches(rule, (*config.select, *config.extend_select))
+        and not matches(rule, config.ignore)
     )
 
 
@@ -130,7 +135,26 @@ def _decode(data: bytes, language: str) -> str:
     return data.decode(encoding)
 
 
-def run(paths: list[Path], config: Config, cwd: Path | None = None) -> RunResult:
+def _load_chunk(chunk: list[tuple[Path, str]], dialect: str) -> list[tuple[FileFacts, str | None]]:
+    return [load_file(path, relative, dialect) for path, relative in chunk]
+
+
+def load_all(files: list[tuple[Path, str]], dialect: str, jobs: int) -> list[tuple[FileFacts, str | None]]:
+    """Phase 1 for every file, in worker processes when there are enough files.
+
+    Workers get paths in chunks and send back facts (never trees); results keep the
+    input order, so the output is the same for every `jobs` value.
+    """
+    if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
+        return _load_chunk(files, dialect)
+    size = max(8, len(files) // (jobs * 4))
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(_load_chunk, chunks, [dialect] * len(chunks))
+        return [item for chunk in results for item in chunk]
+
+
+def run(paths: list[Path], config: Config, cwd: Path | None = None, jobs: int = 1) -> RunResult:
     """Analyse the whole project of `config.root`, report on `paths`."""
     cwd = (cwd or Path.cwd()).resolve()
     root = config.root.resolve()
@@ -142,9 +166,9 @@ def run(paths: list[Path], config: Config, cwd: Path | None = None) -> RunResult
     warnings: list[str] = []
     debug: list[str] = []
     facts: dict[str, FileFacts] = {}
-    for path in analysed:
-        relative = path.relative_to(root).as_posix()
-        file_facts, warning = load_file(path, relative, config.dialect)
+    listed = [(path, path.relative_to(root).as_posix()) for path in analysed]
+    for file_facts, warning in load_all(listed, config.dialect, jobs):
+        relative = file_facts.path
         facts[relative] = file_facts
         if warning:
             warnings.append(warning)

@@ -277,11 +277,6 @@ def test_exit_zero_reports_without_failing(tmp_path: Path, cli) -> None:
     assert result.stdout.splitlines()[-1] == "2 findings in 1 file (1 file checked)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py `check` lacks the --no-cache and --jobs N options that DESIGN.md's CLI "
-    "contract lists; click rejects them with 'No such option' and exit 2",
-)
 @pytest.mark.parametrize("args", [("--no-cache",), ("--jobs", "2"), ("--jobs", "1", "--no-cache")])
 def test_contract_options_no_cache_and_jobs_are_accepted(tmp_path: Path, cli, args: tuple[str, ...]) -> None:
     make_project(tmp_path, {"main.py": HANDLER})

@@ -9,9 +9,7 @@ import pytest
 from fixture_projects import FIXTURES, check_project, expectations, fixture_projects, found
 
 
-@pytest.mark.parametrize(
-    "project", fixture_projects(), ids=lambda p: p.relative_to(FIXTURES).as_posix()
-)
+@pytest.mark.parametrize("project", fixture_projects(), ids=lambda p: p.relative_to(FIXTURES).as_posix())
 def test_fixture_findings_match_annotations(project: Path) -> None:
     expected = expectations(project)
     actual = found(check_project(project))

@@ -41,6 +41,7 @@ def _require_git() -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed; pre-commit needs git to run hooks")
 
+
 # Directories never copied into the snapshot when the source is not a git work tree.
 _SKIP_DIRS = {
     ".git",
@@ -70,7 +71,7 @@ _GIT_KEEP = (
 )
 
 BAD_PY = textwrap.dedent(
-    '''\
+    """\
     import psycopg2
     from fastapi import FastAPI
 
@@ -83,11 +84,11 @@ BAD_PY = textwrap.dedent(
         with conn.cursor() as cur:
             cur.execute("SELECT id, name FROM contacts ORDER BY id LIMIT 50")
             return cur.fetchall()
-    '''
+    """
 )
 
 GOOD_PY = textwrap.dedent(
-    '''\
+    """\
     from fastapi import FastAPI
     from psycopg2.pool import ThreadedConnectionPool
 
@@ -104,16 +105,12 @@ GOOD_PY = textwrap.dedent(
                 return cur.fetchall()
         finally:
             pool.putconn(conn)
-    '''
+    """
 )
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("GIT_") or k.startswith(_GIT_KEEP)
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith(_GIT_KEEP)}
     env.update(extra)
     return env
 
@@ -155,9 +152,7 @@ def _source_files(root: Path) -> list[Path]:
             return [Path(p) for p in rels if (root / p).is_file()]
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [
-            d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")
-        ]
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
         for name in filenames:
             if name.endswith((".pyc", ".pyo")):
                 continue
@@ -192,9 +187,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _require_git()
     proj = tmp_path_factory.mktemp("project")
     _init_repo(proj)
-    (proj / "pyproject.toml").write_text(
-        '[project]\nname = "demo"\nversion = "0.0.1"\n\n[tool.scalelint]\n'
-    )
+    (proj / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0.0.1"\n\n[tool.scalelint]\n')
     (proj / "bad.py").write_text(BAD_PY)
     (proj / "good.py").write_text(GOOD_PY)
     _git("add", "pyproject.toml", "bad.py", "good.py", cwd=proj)
@@ -263,21 +256,15 @@ def test_manifest_is_valid() -> None:
 def test_hook_fails_on_per_request_connection(
     scalelint_repo: Path, project: Path, pre_commit_home: Path
 ) -> None:
-    proc = _try_repo(
-        scalelint_repo, project, pre_commit_home, "scalelint", "--files", "bad.py"
-    )
+    proc = _try_repo(scalelint_repo, project, pre_commit_home, "scalelint", "--files", "bad.py")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, _describe(proc)
     assert "SL101" in out, _describe(proc)
     assert "bad.py:9" in out, _describe(proc)
 
 
-def test_hook_passes_on_clean_file(
-    scalelint_repo: Path, project: Path, pre_commit_home: Path
-) -> None:
-    proc = _try_repo(
-        scalelint_repo, project, pre_commit_home, "scalelint", "--files", "good.py"
-    )
+def test_hook_passes_on_clean_file(scalelint_repo: Path, project: Path, pre_commit_home: Path) -> None:
+    proc = _try_repo(scalelint_repo, project, pre_commit_home, "scalelint", "--files", "good.py")
     assert proc.returncode == 0, _describe(proc)
     assert "SL101" not in proc.stdout + proc.stderr, _describe(proc)
 
@@ -313,6 +300,4 @@ def test_all_hook_is_not_a_commit_stage_hook(
         "--hook-stage",
         "pre-commit",
     )
-    assert "No hook with id `scalelint-all` in stage `pre-commit`" in proc.stdout, _describe(
-        proc
-    )
+    assert "No hook with id `scalelint-all` in stage `pre-commit`" in proc.stdout, _describe(proc)

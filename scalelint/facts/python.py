@@ -7,6 +7,7 @@ the nodes that become facts (see positions.py).
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -580,11 +581,10 @@ def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> 
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        message = str(error).splitlines()[0] if str(error) else "invalid syntax"
         return FileFacts(
             path=path,
             language="python",
-            parse_error=ParseError(message, error.raw_line, error.raw_column + 1),
+            parse_error=_syntax_error(source, error),
             suppressions=suppressions,
             lines=lines,
         )
@@ -612,6 +612,20 @@ def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> 
         lines=lines,
         notes=notes,
     )
+
+
+def _syntax_error(source: str, error: cst.ParserSyntaxError) -> ParseError:
+    """Python's own wording and position when it agrees the file is invalid (libcst's
+    position can be a line late); libcst's otherwise (e.g. a grammar this Python lacks)."""
+    try:
+        ast.parse(source)
+    except SyntaxError as python_error:
+        if python_error.lineno:
+            return ParseError(python_error.msg, python_error.lineno, python_error.offset or 1)
+    except (ValueError, RecursionError):
+        pass
+    message = str(error).splitlines()[0] if str(error) else "invalid syntax"
+    return ParseError(message, error.raw_line, error.raw_column + 1)
 
 
 def _visit(module: cst.Module, positions: Positions, dialect: str) -> FactsVisitor:
