@@ -6,13 +6,17 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from scalelint import __version__
-from scalelint.config import ConfigError, find_root, load_config
+from scalelint.config import Config, ConfigError, find_root, load_config
 from scalelint.findings import Severity
 from scalelint.knowledge import KnowledgeError
+
+if TYPE_CHECKING:
+    from scalelint.engine import RunResult
 
 FORMATS = ("text", "json", "sarif", "github", "checklist")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -31,7 +35,7 @@ def _color(stream: object) -> bool:
     return bool(isatty and isatty())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"scalelint: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
 
@@ -92,79 +96,67 @@ def check(
     The whole project (found from the config file or .git) is analysed, so a
     helper in another module is seen; findings are reported for PATHS only.
     """
+    from scalelint.engine import run
+
+    targets = list(paths) or [Path(".")]
     try:
-        _check(
-            list(paths) or [Path(".")],
-            output_format,
-            output,
-            select,
-            ignore,
-            extend_select,
-            fail_on,
-            exit_zero,
-            config_file,
-            jobs,
-            debug,
-        )
+        config = _configure(targets, config_file, select, ignore, extend_select, fail_on)
+        result = run(targets, config, jobs=jobs)
+        for warning in result.warnings:
+            click.echo(f"scalelint: warning: {warning}", err=True)
+        if debug:
+            for note in result.debug:
+                click.echo(f"scalelint: debug: {note}", err=True)
+        _write_report(result, output_format, output)
     except (ConfigError, KnowledgeError) as error:
         _fail(str(error))
     except Exception as error:  # the CLI edge: never a traceback unless --debug
         if debug:
             traceback.print_exc()
         _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")
+    failing = [f for f in result.findings if f.severity >= config.fail_on]
+    sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
 
 
-def _check(
+def _configure(
     paths: list[Path],
-    output_format: str,
-    output: Path | None,
+    config_file: Path | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     extend_select: tuple[str, ...],
     fail_on: str | None,
-    exit_zero: bool,
-    config_file: Path | None,
-    jobs: int,
-    debug: bool,
-) -> None:
-    from scalelint.engine import run
-    from scalelint.report import reporters
-
+) -> Config:
+    """The project's config, found from the paths, with the command line on top."""
     for path in paths:
         if not path.exists():
             raise ConfigError(f"path not found: {path}")
     if config_file is not None:
         root = config_file.resolve().parent
     else:
-        common = Path(os.path.commonpath([str(p.resolve()) for p in paths]))
-        root = find_root(common)
+        root = find_root(Path(os.path.commonpath([str(p.resolve()) for p in paths])))
     config = load_config(root, config_file)
     if select:
         config.select = _selectors(select)
         if not config.select:
             raise ConfigError("--select needs at least one rule id or prefix")
-    if ignore:
-        config.ignore = (*config.ignore, *_selectors(ignore))
-    if extend_select:
-        config.extend_select = (*config.extend_select, *_selectors(extend_select))
+    config.ignore = (*config.ignore, *_selectors(ignore))
+    config.extend_select = (*config.extend_select, *_selectors(extend_select))
     if fail_on:
         config.fail_on = Severity.parse(fail_on)
-    result = run(paths, config, jobs=jobs)
-    for warning in result.warnings:
-        click.echo(f"scalelint: warning: {warning}", err=True)
-    if debug:
-        for note in result.debug:
-            click.echo(f"scalelint: debug: {note}", err=True)
+    return config
+
+
+def _write_report(result: RunResult, output_format: str, output: Path | None) -> None:
+    from scalelint.report import reporters
+
     render = reporters()[output_format]
-    if output is not None:
-        try:
-            output.write_text(render(result, False), encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(f"cannot write {output}: {error.strerror}") from None
-    else:
+    if output is None:
         sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))
-    failing = [f for f in result.findings if f.severity >= config.fail_on]
-    sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
+        return
+    try:
+        output.write_text(render(result, False), encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write {output}: {error.strerror}") from None
 
 
 @main.command()
@@ -191,7 +183,6 @@ def explain(rule_id: str) -> None:
     meta = all_rules().get(rule_id.upper())
     if meta is None:
         _fail(f"unknown rule '{rule_id}' (see `scalelint rules`)")
-        return
     header = f"# {meta.id} {meta.name}\n\n{meta.summary}\n\nSeverity: {meta.severity.label}."
     if meta.checklist:
         header += f" Checklist item: {meta.checklist}"

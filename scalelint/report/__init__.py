@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+
+from rich.console import Console
 
 from scalelint.engine import RunResult
 
@@ -24,3 +27,16 @@ def reporters() -> dict[str, Reporter]:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def recording_console(color: bool) -> Console:
+    """A console that only records; `export_text(styles=color)` gives the report."""
+    return Console(
+        record=True,
+        force_terminal=color,
+        no_color=not color,
+        width=200,
+        file=io.StringIO(),
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from dataclasses import dataclass
 
-from rich.console import Console
 from rich.markup import escape
 
 from scalelint.engine import RunResult
-from scalelint.report import plural
+from scalelint.report import plural, recording_console
 from scalelint.rulebook import ChecklistItem, checklist
 
 
@@ -52,15 +50,7 @@ MARK = {
 
 
 def render(result: RunResult, color: bool) -> str:
-    console = Console(
-        record=True,
-        force_terminal=color,
-        no_color=not color,
-        width=200,
-        file=io.StringIO(),
-        highlight=False,
-        soft_wrap=True,
-    )
+    console = recording_console(color)
     console.print(f"Scale Checklist ({plural(result.files_checked, 'file')} checked)")
     for v in verdicts(result):
         if v.status == "fail":

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 from rich.console import Console
 from rich.markup import escape
 
 from scalelint.engine import RunResult
 from scalelint.findings import Severity
-from scalelint.report import plural
+from scalelint.report import plural, recording_console
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -23,15 +21,7 @@ def summary(result: RunResult) -> str:
 
 
 def render(result: RunResult, color: bool) -> str:
-    console = Console(
-        record=True,
-        force_terminal=color,
-        no_color=not color,
-        width=200,
-        file=io.StringIO(),
-        highlight=False,
-        soft_wrap=True,
-    )
+    console = recording_console(color)
     for item in result.findings:
         where = f"{item.path}:{item.span.line}:{item.span.column}:"
         console.print(
