@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
+from sample_projects import CLEAN, DB_HELPER, HANDLER, MAIN_VIA_HELPER, SL101_AT, SL601_AT, make_project
 from scalelint import __version__
-from scalelint.cli import main
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -24,26 +24,7 @@ FINDING_LINE = re.compile(
     r"^(?P<path>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>SL\d{3}) (?P<message>.+)$"
 )
 
-# A FastAPI handler that opens a connection per request (SL101, line 7) and runs a
-# query per row of a result (SL601, line 11, column 9 = start of `cur.execute`).
-HANDLER = """\
-import psycopg2
-from fastapi import FastAPI
-app = FastAPI()
-
-@app.get("/contacts")
-def list_contacts():
-    conn = psycopg2.connect("dbname=app")
-    cur = conn.cursor()
-    cur.execute("SELECT id FROM contacts")
-    for (cid,) in cur.fetchall():
-        cur.execute("SELECT * FROM notes WHERE contact_id = %s", (cid,))
-    return []
-"""
-SL101_AT = (7, 12)
-SL601_AT = (11, 9)
-
-# The same loop in a nightly job that no handler reaches: SL601 at warning severity.
+# The loop of HANDLER in a nightly job that no handler reaches: SL601 at warning severity.
 JOB = """\
 import psycopg2
 
@@ -55,65 +36,6 @@ def export_notes():
     for (cid,) in cur.fetchall():
         cur.execute("SELECT * FROM notes WHERE contact_id = %s", (cid,))
 """
-
-CLEAN = """\
-from fastapi import FastAPI
-
-app = FastAPI()
-
-
-@app.get("/health")
-def health():
-    return {"ok": True}
-"""
-
-# A handler in app/main.py that reaches psycopg2.connect through a helper in app/db.py.
-DB_HELPER = """\
-import psycopg2
-
-
-def get_conn():
-    return psycopg2.connect("dbname=app")
-"""
-MAIN_VIA_HELPER = """\
-from fastapi import FastAPI
-
-from app.db import get_conn
-
-app = FastAPI()
-
-
-@app.get("/contacts")
-def list_contacts():
-    conn = get_conn()
-    return []
-"""
-
-
-def make_project(root: Path, files: dict[str, str | bytes], config: str = "") -> Path:
-    """Write pyproject.toml with `[tool.scalelint]` + `config`, and the files."""
-    (root / "pyproject.toml").write_text(f"[tool.scalelint]\n{config}", encoding="utf-8")
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run `scalelint ARGS` in-process with tmp_path as the current directory."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
-
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-        return CliRunner().invoke(main, list(args), env=env)
-
-    return invoke
 
 
 def findings(output: str) -> list[tuple[str, int, int, str]]:

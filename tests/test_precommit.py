@@ -269,18 +269,19 @@ def test_hook_passes_on_clean_file(scalelint_repo: Path, project: Path, pre_comm
     assert "SL101" not in proc.stdout + proc.stderr, _describe(proc)
 
 
+def _try_all_files_hook(
+    scalelint_repo: Path, project: Path, pre_commit_home: Path, stage: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the `scalelint-all` hook on all files at the given hook stage."""
+    return _try_repo(
+        scalelint_repo, project, pre_commit_home, "scalelint-all", "--all-files", "--hook-stage", stage
+    )
+
+
 def test_all_hook_fails_on_project_with_violation(
     scalelint_repo: Path, project: Path, pre_commit_home: Path
 ) -> None:
-    proc = _try_repo(
-        scalelint_repo,
-        project,
-        pre_commit_home,
-        "scalelint-all",
-        "--all-files",
-        "--hook-stage",
-        "manual",
-    )
+    proc = _try_all_files_hook(scalelint_repo, project, pre_commit_home, "manual")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, _describe(proc)
     assert "SL101" in out, _describe(proc)
@@ -291,13 +292,5 @@ def test_all_hook_is_not_a_commit_stage_hook(
     scalelint_repo: Path, project: Path, pre_commit_home: Path
 ) -> None:
     # Cheap: no hook matches, so pre-commit builds no environment.
-    proc = _try_repo(
-        scalelint_repo,
-        project,
-        pre_commit_home,
-        "scalelint-all",
-        "--all-files",
-        "--hook-stage",
-        "pre-commit",
-    )
+    proc = _try_all_files_hook(scalelint_repo, project, pre_commit_home, "pre-commit")
     assert "No hook with id `scalelint-all` in stage `pre-commit`" in proc.stdout, _describe(proc)

@@ -12,60 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
+from sample_projects import CLEAN, DB_HELPER, HANDLER, MAIN_VIA_HELPER, make_project
 from scalelint import __version__
-from scalelint.cli import main
 from scalelint.report.github import escape_data, escape_property
 from scalelint.rulebook import all_rules, checklist
 
 SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "scale-patterns.md"
 
-HANDLER = """\
-import psycopg2
-from fastapi import FastAPI
-app = FastAPI()
-
-@app.get("/contacts")
-def list_contacts():
-    conn = psycopg2.connect("dbname=app")
-    cur = conn.cursor()
-    cur.execute("SELECT id FROM contacts")
-    for (cid,) in cur.fetchall():
-        cur.execute("SELECT * FROM notes WHERE contact_id = %s", (cid,))
-    return []
-"""
-CLEAN = """\
-from fastapi import FastAPI
-
-app = FastAPI()
-
-
-@app.get("/health")
-def health():
-    return {"ok": True}
-"""
-DB_HELPER = """\
-import psycopg2
-
-
-def get_conn():
-    return psycopg2.connect("dbname=app")
-"""
-MAIN_VIA_HELPER = """\
-from fastapi import FastAPI
-
-from app.db import get_conn
-
-app = FastAPI()
-
-
-@app.get("/contacts")
-def list_contacts():
-    conn = get_conn()
-    return []
-"""
 # A second handler module, so findings span files and lines for the sort order.
 ORDERS = """\
 import psycopg2
@@ -106,24 +62,12 @@ POOL_ITEM = "Using connection pool (not per-request)?"
 CACHE_ITEM = "Hot reads cached with TTL?"
 
 
-def make_project(root: Path, files: dict[str, str], config: str = "") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(f"[tool.scalelint]\n{config}", encoding="utf-8")
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-    return root
-
-
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
+def cli(cli):
+    """The shared `cli` fixture, checking that no run prints a traceback."""
 
     def invoke(*args: str) -> Result:
-        result = CliRunner().invoke(main, list(args))
+        result = cli(*args)
         assert "Traceback" not in result.output
         return result
 
