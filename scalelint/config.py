@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scalelint.findings import Severity
+from scalelint.request_path_types import RequestPathSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,6 +68,7 @@ class Config:
     max_pool_size: int = 50
     max_page_size: int = 100
     max_db_calls_per_request: int = 1
+    request_path: RequestPathSettings = field(default_factory=RequestPathSettings)
 
 
 def _str_list(key: str, value: Any, source: Path) -> tuple[str, ...]:
@@ -112,6 +114,24 @@ def _dialect(key: str, value: Any, source: Path) -> str:
     return value
 
 
+REQUEST_PATH_KEYS = {
+    "handler-decorators": "handler_decorators",
+    "handlers": "handlers",
+    "background": "background",
+}
+
+
+def _request_path(key: str, value: Any, source: Path) -> RequestPathSettings:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{key}' must be a table")
+    settings: dict[str, tuple[str, ...]] = {}
+    for name, patterns in value.items():
+        if name not in REQUEST_PATH_KEYS:
+            raise ConfigError(f"{source}: unknown key '{name}' in {key}")
+        settings[REQUEST_PATH_KEYS[name]] = _str_list(f"{key}.{name}", patterns, source)
+    return RequestPathSettings(**settings)
+
+
 FIELDS = {
     "select": ("select", _str_list),
     "ignore": ("ignore", _str_list),
@@ -127,6 +147,7 @@ FIELDS = {
     "max-pool-size": ("max_pool_size", _positive_int),
     "max-page-size": ("max_page_size", _positive_int),
     "max-db-calls-per-request": ("max_db_calls_per_request", _positive_int),
+    "request-path": ("request_path", _request_path),
 }
 
 

@@ -174,7 +174,7 @@ def run(paths: list[Path], config: Config, cwd: Path | None = None, jobs: int = 
             warnings.append(warning)
         debug.extend(f"{relative}: {note}" for note in file_facts.notes)
     knowledge = load_knowledge(RULES_DIR / "apis", config.apis)
-    project = ProjectModel(facts, knowledge)
+    project = ProjectModel(facts, knowledge, config.request_path)
     checks = load_checks()
     in_scope = {p.relative_to(root).as_posix() for p in reported}
     ignores = [

@@ -19,7 +19,12 @@ A file has up to four tables:
 
 A spec's keys: op, returns, instance (kind of an annotated instance when it differs
 from what a call returns), sql-arg, role, framework, view-arg, http-method,
-handler-methods.
+handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route prefix).
+
+Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
+(`include_router(router, prefix=...)`), view-class / task-class / called-class (a
+base class whose `handler-methods` serve requests / run in the background / run when
+the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ SPEC_KEYS = {
     "view-arg",
     "http-method",
     "handler-methods",
+    "prefix-kwarg",
 }
 FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods"}
 
@@ -67,6 +73,7 @@ class ApiSpec:
     view_arg: int | None = None
     http_method: str | None = None
     handler_methods: tuple[str, ...] = ()
+    prefix_kwarg: str | None = None
 
 
 @dataclass
@@ -139,6 +146,7 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         view_arg=raw.get("view-arg"),
         http_method=raw.get("http-method"),
         handler_methods=tuple(handler_methods),
+        prefix_kwarg=raw.get("prefix-kwarg"),
     )
 
 

@@ -8,10 +8,11 @@ through which chain of calls).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from scalelint.facts.model import (
     Attr,
@@ -31,6 +32,10 @@ from scalelint.facts.model import (
 )
 from scalelint.findings import Span
 from scalelint.knowledge import ApiSpec, Knowledge
+from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPathSettings
+
+if TYPE_CHECKING:
+    from scalelint.request_path import RequestPath
 
 MODULE_BODY = "<module>"
 WRITE_SQL = {"insert", "update", "delete", "merge"}
@@ -51,14 +56,6 @@ class ExtName:
 @dataclass(frozen=True, slots=True)
 class ModuleRef:
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class FuncRef:
-    """A project function (or a module body, qualname `<module>`)."""
-
-    module: str
-    qualname: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,36 +103,13 @@ class Operation:
     heuristic: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Handler:
-    """A function that runs once per request."""
-
-    function: FuncRef
-    framework: str
-    route: str | None = None
-    http_method: str | None = None
-
-    @property
-    def label(self) -> str:
-        if self.route:
-            return f"{self.http_method or 'route'} {self.route}"
-        return f"{self.framework} view `{self.function.qualname}`"
-
-
-@dataclass(frozen=True, slots=True)
-class ChainStep:
-    """One call on the way from a handler to a function."""
-
-    caller: FuncRef
-    site: CallSite
-
-
 @dataclass
 class ProjectModel:
     """All facts of the analysis scope, linked."""
 
     files: dict[str, FileFacts]
     knowledge: Knowledge
+    settings: RequestPathSettings = field(default_factory=RequestPathSettings)
     modules: dict[str, FileFacts] = field(default_factory=dict)
     module_path: dict[str, str] = field(default_factory=dict)
     functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
@@ -204,7 +178,7 @@ class ProjectModel:
     def path_of(self, ref: FuncRef | ClassRef) -> str:
         return self.modules[ref.module].path
 
-    def _absolute(self, dotted: str, module: str) -> str:
+    def absolute(self, dotted: str, module: str) -> str:
         level = len(dotted) - len(dotted.lstrip("."))
         if level == 0:
             return dotted
@@ -237,7 +211,7 @@ class ProjectModel:
 
     def _resolve(self, value: Value, module: str) -> Ref | None:
         if isinstance(value, Imported):
-            return self.resolve_dotted(self._absolute(value.dotted, module))
+            return self.resolve_dotted(self.absolute(value.dotted, module))
         if isinstance(value, Global):
             found = self._member(module, value.name)
             return found if found is not None else ExtName(f"builtins.{value.name}")
@@ -404,115 +378,80 @@ class ProjectModel:
 
     @cached_property
     def call_edges(self) -> dict[FuncRef, tuple[tuple[CallSite, FuncRef], ...]]:
-        """For each function, the project functions it calls and where."""
+        """For each function, the project functions it runs and where.
+
+        Besides direct calls: instantiating a class runs `__init__` and the methods a
+        framework calls on it (a DRF serializer's `get_*`); a FastAPI `Depends(provider)`
+        in a parameter runs the provider on every call.
+        """
         edges: dict[FuncRef, tuple[tuple[CallSite, FuncRef], ...]] = {}
         for ref, fn in self.functions.items():
             found: list[tuple[CallSite, FuncRef]] = []
             for site in fn.calls:
-                target = self.resolve(site.callee, ref.module)
-                if isinstance(target, ClassRef):
-                    init = self._class_member(target, "__init__")
-                    target = init if isinstance(init, FuncRef) else None
-                if isinstance(target, FuncRef) and target in self.functions:
-                    found.append((site, target))
+                found.extend((site, target) for target in self.callees(self.resolve(site.callee, ref.module)))
+            for site in fn.param_calls:
+                spec = self.spec_of(site.callee, ref.module)
+                if spec is not None and spec.role == "dependency" and site.args:
+                    provider = self.resolve(site.args[0], ref.module)
+                    found.extend((site, target) for target in self.callees(provider))
             edges[ref] = tuple(found)
         return edges
 
-    # ---- roles: handlers, tasks, memoized functions -------------------------------
-
-    def _decorator_roles(self) -> Iterator[tuple[FuncRef, ApiSpec, str | None]]:
-        for ref, fn in self.functions.items():
-            for decorator in fn.decorators:
-                spec = self.spec_of(decorator.callee, ref.module)
-                if spec is None or spec.role is None:
-                    continue
-                route = None
-                if decorator.call and decorator.call.args:
-                    first = decorator.call.args[0]
-                    if isinstance(first, Const) and isinstance(first.value, str):
-                        route = first.value
-                yield ref, spec, route
-
-    @cached_property
-    def memoized(self) -> frozenset[FuncRef]:
-        """Functions whose result is cached by a decorator (run once, not per request)."""
-        return frozenset(ref for ref, spec, _ in self._decorator_roles() if spec.role == "memoize")
-
-    @cached_property
-    def background(self) -> frozenset[FuncRef]:
-        """Task functions (Celery and the like): not the request path."""
-        return frozenset(ref for ref, spec, _ in self._decorator_roles() if spec.role == "task")
-
-    @cached_property
-    def handlers(self) -> dict[FuncRef, Handler]:
-        """Every request handler found, by function."""
-        found: dict[FuncRef, Handler] = {}
-        for ref, spec, route in self._decorator_roles():
-            if spec.role == "route":
-                found.setdefault(ref, Handler(ref, spec.framework or "", route, spec.http_method))
-        for ref, fn in self.functions.items():
-            for site in fn.calls:
-                registers = self.spec_of(site.callee, ref.module)
-                if registers is None or registers.role != "route-register" or registers.view_arg is None:
-                    continue
-                index = registers.view_arg
-                view = site.args[index] if len(site.args) > index else None
-                path = site.args[0] if site.args else None
-                route_text = path.value if isinstance(path, Const) and isinstance(path.value, str) else None
-                for view_function in self._view_functions(view, ref.module):
-                    handler = Handler(view_function, registers.framework or "", route_text)
-                    found.setdefault(view_function, handler)
-        for cls_ref in self.classes:
-            view_spec = self._view_class_spec(cls_ref, frozenset())
-            if view_spec is None:
-                continue
-            for method in view_spec.handler_methods:
-                member = self._class_member(cls_ref, method)
-                if isinstance(member, FuncRef) and member in self.functions:
-                    handler = Handler(member, view_spec.framework or "", None, method.upper())
-                    found.setdefault(member, handler)
-        return found
-
-    def _view_functions(self, view: Value | None, module: str) -> list[FuncRef]:
-        # `SomeView.as_view()`: the class's methods are found as a view class.
-        if isinstance(view, CallResult) and isinstance(view.callee, Attr) and view.callee.attr == "as_view":
+    def callees(self, target: Ref | None) -> list[FuncRef]:
+        if isinstance(target, FuncRef):
+            return [target] if target in self.functions else []
+        if not isinstance(target, ClassRef):
             return []
-        ref = self.resolve(view, module)
-        return [ref] if isinstance(ref, FuncRef) else []
+        methods = self.class_methods(target)
+        names = ["__init__"]
+        spec = self.class_spec(target, frozenset({"called-class"}))
+        if spec is not None:
+            names += [n for n in methods if any(fnmatch(n, p) for p in spec.handler_methods)]
+        return [methods[n] for n in dict.fromkeys(names) if n in methods and methods[n] in self.functions]
 
-    def _view_class_spec(self, cls: ClassRef, seen: frozenset[ClassRef]) -> ApiSpec | None:
+    # ---- the request path (computed in request_path.py) ----------------------------
+
+    @cached_property
+    def routing(self) -> RequestPath:
+        """Handlers, background code, and what runs per request."""
+        from scalelint.request_path import RequestPath
+
+        return RequestPath(self, self.settings)
+
+    @property
+    def handlers(self) -> dict[FuncRef, Handler]:
+        return self.routing.handlers
+
+    @property
+    def request_path(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
+        return self.routing.reached
+
+    def class_spec(
+        self, cls: ClassRef, roles: frozenset[str], seen: frozenset[ClassRef] = frozenset()
+    ) -> ApiSpec | None:
+        """The knowledge entry of the first base (transitively) whose role is in `roles`."""
         for base in self.classes[cls].bases:
             ref = self.resolve(base, cls.module)
             if isinstance(ref, ExtName):
                 spec = self.knowledge.calls.get(ref.qualname)
-                if spec is not None and spec.role == "view-class":
+                if spec is not None and spec.role in roles:
                     return spec
             elif isinstance(ref, ClassRef) and ref not in seen:
-                spec = self._view_class_spec(ref, seen | {cls})
+                spec = self.class_spec(ref, roles, seen | {cls})
                 if spec is not None:
                     return spec
         return None
 
-    # ---- the request path --------------------------------------------------------
-
-    @cached_property
-    def request_path(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
-        """Functions run per request, each with its handler and the shortest chain to it."""
-        reached: dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]] = {}
-        queue: deque[FuncRef] = deque()
-        for ref in sorted(self.handlers, key=lambda r: (r.module, r.qualname)):
-            if ref not in self.background:
-                reached[ref] = (self.handlers[ref], ())
-                queue.append(ref)
-        while queue:
-            current = queue.popleft()
-            handler, chain = reached[current]
-            for site, target in self.call_edges.get(current, ()):
-                if target in reached or target in self.memoized or target in self.background:
-                    continue
-                reached[target] = (handler, (*chain, ChainStep(current, site)))
-                queue.append(target)
-        return reached
+    def class_methods(self, cls: ClassRef, seen: frozenset[ClassRef] = frozenset()) -> dict[str, FuncRef]:
+        """Every method of a project class, inherited ones from project bases included."""
+        found: dict[str, FuncRef] = {}
+        for base in reversed(self.classes[cls].bases):
+            ref = self.resolve(base, cls.module)
+            if isinstance(ref, ClassRef) and ref not in seen:
+                found.update(self.class_methods(ref, seen | {cls}))
+        facts = self.classes[cls]
+        found.update({name: FuncRef(cls.module, f"{cls.qualname}.{name}") for name in facts.methods})
+        return found
 
 
 def _refine(op: str, statements: tuple[SqlStatement, ...]) -> str:

@@ -60,6 +60,15 @@ def request_chain(project: ProjectModel, function: FuncRef) -> tuple[Related, ..
     return tuple(steps)
 
 
+def reached_from(project: ProjectModel, function: FuncRef) -> str:
+    """` (reached from GET /x → handler → helper)`, or '' for a handler itself."""
+    handler, chain = project.request_path[function]
+    if not chain:
+        return ""
+    names = [handler.function.qualname, *(step.site.text.split("(")[0] for step in chain)]
+    return f" (reached from {handler.label} → " + " → ".join(names) + ")"
+
+
 def load_checks() -> dict[str, CheckFunction]:
     """Import every family module so that its checks register themselves."""
     from scalelint.checks import connections, parse_errors, query_budget  # noqa: F401

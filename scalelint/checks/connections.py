@@ -1,47 +1,99 @@
-"""SL1 connections: a connection, engine, pool or client created per request."""
+"""SL1 connections: connections, engines, pools and clients made per request or per row."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from scalelint.checks import check, finding, request_chain
+from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.findings import Finding
-from scalelint.project import ProjectModel
+from scalelint.findings import Finding, Related, Severity
+from scalelint.project import Operation, ProjectModel
 
 HANDSHAKE = (
-    "each pays a TCP+TLS+auth handshake and holds a server connection slot, so a few "
-    "hundred concurrent users exhaust the server"
+    "each pays a TCP+TLS+auth handshake and holds a database connection slot, so a few "
+    "hundred concurrent users exhaust the server's connection limit"
 )
-WHAT = {
-    "db.connect": ("opens a new database connection", HANDSHAKE),
-    "db.pool": ("creates a new connection pool (or engine)", HANDSHAKE),
-    "cache.connect": ("creates a new Redis client and its connection pool", HANDSHAKE),
-    "cache.pool": ("creates a new Redis connection pool", HANDSHAKE),
-    "db.client": (
+
+
+@dataclass(frozen=True, slots=True)
+class Opens:
+    """What a connection-making operation creates, why it costs, how bad per request."""
+
+    what: str
+    why: str
+    severity: Severity
+
+
+OPENS = {
+    "db.connect": Opens("opens a new database connection", HANDSHAKE, Severity.ERROR),
+    "db.pool": Opens("creates a new connection pool (or engine)", HANDSHAKE, Severity.ERROR),
+    "cache.connect": Opens("creates a new Redis client and connection pool", HANDSHAKE, Severity.ERROR),
+    "cache.pool": Opens("creates a new Redis connection pool", HANDSHAKE, Severity.ERROR),
+    "db.client": Opens(
         "creates a new Supabase client",
-        "each builds its own HTTP connection pool and auth state, so every request pays "
-        "new TLS handshakes to the API",
+        "each builds its own HTTP connection pool and auth state, so every request pays new "
+        "TLS handshakes to the API",
+        Severity.ERROR,
+    ),
+    "http.client": Opens(
+        "creates a new HTTP client session",
+        "its connection pool is thrown away with it, so every request pays new TCP/TLS "
+        "handshakes to the upstream",
+        Severity.WARNING,
+    ),
+    "sdk.client": Opens(
+        "creates a new SDK client",
+        "the client's HTTP connection pool is rebuilt per request, so every call pays new TCP/TLS handshakes",
+        Severity.WARNING,
     ),
 }
+FIX = "create it once per process (module level, startup or lifespan) and reuse it"
+
+
+def _carries_user_token(op: Operation) -> bool:
+    """A Supabase client built per request with options: usually to carry the user's JWT."""
+    return op.op == "db.client" and (op.site.has_kwarg("options") or len(op.site.args) > 2)
 
 
 @check("SL101")
 def per_request_connection(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op in project.all_operations():
-        if op.op not in WHAT or op.site.stored_globally:
-            continue
-        if op.function not in project.request_path:
+        opens = OPENS.get(op.op)
+        if opens is None or op.site.stored_globally or op.function not in project.request_path:
             continue
         handler, _ = project.request_path[op.function]
-        message = (
-            f"`{op.site.text}` {WHAT[op.op][0]} on every request ({handler.label}): "
-            f"{WHAT[op.op][1]}; create it once per process (module level or startup) and reuse it"
-        )
+        severity = opens.severity
+        if _carries_user_token(op):
+            severity = Severity.INFO
+            message = (
+                f"`{op.site.text}` creates a Supabase client on every request ({handler.label}), "
+                "probably to carry the user's JWT: share one client and pass the token per call "
+                "(`client.postgrest.auth(token)`) or let RLS read it from the request headers"
+            )
+        else:
+            message = f"`{op.site.text}` {opens.what} on every request ({handler.label}): {opens.why}; {FIX}"
         yield finding(
             "SL101",
             project.path_of(op.function),
             op.site.span,
-            message,
+            message + reached_from(project, op.function),
             request_chain(project, op.function),
+            severity,
         )
+
+
+@check("SL102")
+def connection_in_loop(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        opens = OPENS.get(op.op)
+        loop = next((loop for loop in reversed(op.site.loops) if loop.per_item), None)
+        if opens is None or loop is None:
+            continue
+        message = (
+            f"`{op.site.text}` {opens.what} on every iteration of the loop over "
+            f"`{loop.iter_text}` (line {loop.line}): N items cost N handshakes and up to N "
+            "server connections at once; open one before the loop and reuse it"
+        )
+        related = (Related(project.path_of(op.function), loop.line, "the loop"),)
+        yield finding("SL102", project.path_of(op.function), op.site.span, message, related)

@@ -118,6 +118,10 @@ class CallSite:
     kwargs: tuple[tuple[str, Value | None], ...] = ()
     sql: tuple[SqlStatement, ...] = ()
     stored_globally: bool = False
+    assigned_to: str | None = None
+    as_context: bool = False
+    in_finally: bool = False
+    returned: bool = False
 
     def kwarg(self, name: str) -> Value | None:
         for key, value in self.kwargs:
@@ -160,6 +164,11 @@ class FunctionFacts:
     params: tuple[Param, ...]
     calls: tuple[CallSite, ...]
     returns: tuple[Value, ...] = ()
+    param_calls: tuple[CallSite, ...] = ()
+
+    @property
+    def line(self) -> int:
+        return self.span.line
 
 
 @dataclass(frozen=True, slots=True)

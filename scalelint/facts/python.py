@@ -65,6 +65,7 @@ class _PendingFunction:
     class_name: str | None
     params: tuple[Param, ...]
     decorators: list[Decorator]
+    param_calls: list[CallSite] = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +147,12 @@ class FactsVisitor(cst.CSTVisitor):
         self._escape_loop: set[int] = set()
         self._saved_loops: list[list[Loop]] = []
         self._global_stores: set[int] = set()
+        self._assigned_to: dict[int, str] = {}
+        self._context_calls: set[int] = set()
+        self._returned: set[int] = set()
+        self._param_roots: dict[int, _PendingFunction] = {}
+        self._param_stack: list[_PendingFunction] = []
+        self._finally_depth = 0
         self._decorator_lines: dict[int, int] = {}
         self.sql_failures = 0
 
@@ -170,11 +177,19 @@ class FactsVisitor(cst.CSTVisitor):
             scope = self.scopes[-1]
             self._saved_loops.append(scope.loops)
             scope.loops = scope.loops[:-1]
+        if key in self._param_roots:
+            self._param_stack.append(self._param_roots[key])
+        if isinstance(node, cst.Finally):
+            self._finally_depth += 1
         return super().on_visit(node)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         super().on_leave(original_node)
         key = id(original_node)
+        if isinstance(original_node, cst.Finally):
+            self._finally_depth -= 1
+        if key in self._param_roots:
+            self._param_stack.pop()
         if key in self._escape_loop:
             self.scopes[-1].loops = self._saved_loops.pop()
         if key in self._enter_loop:
@@ -316,11 +331,16 @@ class FactsVisitor(cst.CSTVisitor):
             *node.params.params,
             *node.params.kwonly_params,
         ]
+        pending = _PendingFunction(node, self._qualname(node.name.value), span, class_name, (), [])
         for p in all_params:
             annotation = self.value_of(p.annotation.annotation) if p.annotation else None
             default = self.value_of(p.default) if p.default else None
             params.append(Param(p.name.value, annotation, default))
-        pending = _PendingFunction(node, self._qualname(node.name.value), span, class_name, tuple(params), [])
+            # Calls in defaults and annotations (FastAPI's Depends) are noted per function.
+            for root in (p.annotation, p.default):
+                if root is not None:
+                    self._param_roots[id(root)] = pending
+        pending.params = tuple(params)
         self.function_stack.append(pending)
         self._enter_function[id(node.body)] = pending
 
@@ -350,6 +370,7 @@ class FactsVisitor(cst.CSTVisitor):
                 params=pending.params,
                 calls=tuple(scope.calls),
                 returns=tuple(scope.returns),
+                param_calls=tuple(pending.param_calls),
             )
         )
 
@@ -361,6 +382,8 @@ class FactsVisitor(cst.CSTVisitor):
             self._note_return(node.value)
 
     def _note_return(self, node: cst.BaseExpression | None) -> None:
+        if node is not None:
+            self._returned.add(id(self._unwrap(node)))
         value = self.value_of(node) if node is not None else None
         if value is not None and len(self.scopes) > 1:
             self.scopes[-1].returns.append(value)
@@ -420,6 +443,9 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = self.value_of(node.value)
+        first = node.targets[0].target
+        if len(node.targets) == 1 and isinstance(first, cst.Name):
+            self._assigned_to[id(self._unwrap(node.value))] = first.value
         for target in node.targets:
             self._bind(target.target, value, self._unwrap(node.value))
 
@@ -434,6 +460,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._bind(node.target, self.value_of(node.value), self._unwrap(node.value))
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
+        self._context_calls.add(id(self._unwrap(node.item)))
         if node.asname is not None:
             self._bind(node.asname.name, self.value_of(node.item), None)
 
@@ -548,7 +575,13 @@ class FactsVisitor(cst.CSTVisitor):
             kwargs=tuple(kwargs),
             sql=self._sql_of_args(node),
             stored_globally=id(node) in self._global_stores,
+            assigned_to=self._assigned_to.get(id(node)),
+            as_context=id(node) in self._context_calls,
+            in_finally=self._finally_depth > 0,
+            returned=id(node) in self._returned,
         )
+        if self._param_stack:
+            self._param_stack[-1].param_calls.append(site)
         decorator_index = self._decorator_lines.pop(id(node), None)
         if decorator_index is not None and self.function_stack:
             decorators = self.function_stack[-1].decorators
