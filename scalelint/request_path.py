@@ -124,9 +124,9 @@ class RequestPath:
             for handler in self._class_handlers(cls):
                 found.setdefault(handler.function, handler)
         for ref, fn in self.project.functions.items():
-            if ref.qualname != MODULE_BODY and "." not in ref.qualname:
-                if tuple(p.name for p in fn.params) == LAMBDA_PARAMS:
-                    found.setdefault(ref, Handler(ref, "aws-lambda"))
+            params = tuple(p.name for p in fn.params)
+            if ref.qualname != MODULE_BODY and "." not in ref.qualname and params == LAMBDA_PARAMS:
+                found.setdefault(ref, Handler(ref, "aws-lambda"))
             if any(fnmatch(f"{ref.module}.{ref.qualname}", p) for p in self.settings.handlers):
                 found.setdefault(ref, Handler(ref, "configured"))
         return {ref: h for ref, h in found.items() if ref not in self.background}

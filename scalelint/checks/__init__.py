@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 
 from scalelint.config import Config
 from scalelint.findings import Finding, Related, Severity, Span
-from scalelint.project import FuncRef, ProjectModel
+from scalelint.project import ProjectModel
+from scalelint.request_path_types import FuncRef
 from scalelint.rulebook import all_rules
 
 CheckFunction = Callable[[ProjectModel, Config], Iterator[Finding]]
