@@ -97,3 +97,35 @@ def connection_in_loop(project: ProjectModel, config: Config) -> Iterator[Findin
         )
         related = (Related(project.path_of(op.function), loop.line, "the loop"),)
         yield finding("SL102", project.path_of(op.function), op.site.span, message, related)
+
+
+@check("SL104")
+def unreleased_connection(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for function, ops in project.operations.items():
+        released_in_finally = any(op.op == "db.release" and op.site.in_finally for op in ops)
+        for op in ops:
+            site = op.site
+            if op.op != "db.checkout" or site.as_context or site.returned or site.stored_globally:
+                continue
+            if released_in_finally:
+                continue
+            on_request_path = function in project.request_path
+            message = (
+                f"`{site.text}` takes a connection that is not released on every path: use it as "
+                "a context manager (`with ... as conn:`) or give it back in a `finally:` block; "
+                "an exception here leaks one pool slot"
+            )
+            if on_request_path:
+                handler, _ = project.request_path[function]
+                message += (
+                    f", and on every failing request ({handler.label}) another, until the pool is "
+                    "exhausted and every request waits" + reached_from(project, function)
+                )
+            yield finding(
+                "SL104",
+                project.path_of(function),
+                site.span,
+                message,
+                request_chain(project, function) if on_request_path else (),
+                None if on_request_path else Severity.WARNING,
+            )

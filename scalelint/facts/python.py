@@ -460,7 +460,11 @@ class FactsVisitor(cst.CSTVisitor):
         self._bind(node.target, self.value_of(node.value), self._unwrap(node.value))
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
-        self._context_calls.add(id(self._unwrap(node.item)))
+        item = self._unwrap(node.item)
+        self._context_calls.add(id(item))
+        # `with closing(engine.connect()) as conn:` manages the inner call too.
+        if isinstance(item, cst.Call) and dotted_text(item.func).endswith("closing") and item.args:
+            self._context_calls.add(id(self._unwrap(item.args[0].value)))
         if node.asname is not None:
             self._bind(node.asname.name, self.value_of(node.item), None)
 
