@@ -66,6 +66,7 @@ class Config:
     dialect: str = "postgres"
     respect_gitignore: bool = True
     max_pool_size: int = 50
+    pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
     max_db_calls_per_request: int = 1
     request_path: RequestPathSettings = field(default_factory=RequestPathSettings)
@@ -132,6 +133,17 @@ def _request_path(key: str, value: Any, source: Path) -> RequestPathSettings:
     return RequestPathSettings(**settings)
 
 
+def _size_range(key: str, value: Any, source: Path) -> tuple[int, int]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        or value[0] > value[1]
+    ):
+        raise ConfigError(f"{source}: '{key}' must be [lowest, highest], two positive integers")
+    return (value[0], value[1])
+
+
 FIELDS = {
     "select": ("select", _str_list),
     "ignore": ("ignore", _str_list),
@@ -145,6 +157,7 @@ FIELDS = {
     "dialect": ("dialect", _dialect),
     "respect-gitignore": ("respect_gitignore", _bool),
     "max-pool-size": ("max_pool_size", _positive_int),
+    "pgbouncer-pool-size": ("pgbouncer_pool_size", _size_range),
     "max-page-size": ("max_page_size", _positive_int),
     "max-db-calls-per-request": ("max_db_calls_per_request", _positive_int),
     "request-path": ("request_path", _request_path),

@@ -15,7 +15,7 @@ import pathspec
 from scalelint.checks import load_checks
 from scalelint.config import Config, ConfigError
 from scalelint.facts.model import FileFacts, ParseError
-from scalelint.facts.suppressions import is_suppressed, sql_suppressions
+from scalelint.facts.suppressions import config_suppressions, is_suppressed, sql_suppressions
 from scalelint.files import Spec, discover, report_scope
 from scalelint.findings import Finding, Related
 from scalelint.knowledge import load_knowledge
@@ -86,7 +86,7 @@ def enabled_rules(config: Config) -> frozenset[str]:
 
 def load_file(path: Path, relative: str, dialect: str) -> tuple[FileFacts, str | None]:
     """Facts of one file, and a warning when it was skipped."""
-    language = "sql" if path.suffix == ".sql" else "python"
+    language = "sql" if path.suffix == ".sql" else "python" if path.suffix == ".py" else "config"
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -104,6 +104,10 @@ def load_file(path: Path, relative: str, dialect: str) -> tuple[FileFacts, str |
     except (SyntaxError, LookupError) as error:
         message = f"bad encoding declaration: {error}"
         return FileFacts(relative, language, parse_error=ParseError(message)), None
+    if language == "config":
+        from scalelint.facts.deploy import config_facts
+
+        return replace(config_facts(relative, text), suppressions=config_suppressions(text)), None
     if language == "sql":
         from scalelint.facts.sql import analyse_file
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pathspec
 
 from scalelint.config import Config
+from scalelint.facts.deploy import is_config_file
 
 Spec = pathspec.GitIgnoreSpec
-
-SOURCE_SUFFIXES = (".py", ".pyi", ".sql")
 
 
 def _spec(patterns: Iterable[str]) -> Spec:
@@ -31,7 +30,8 @@ def _gitignore(folder: Path) -> Spec | None:
 
 
 def is_source(path: Path) -> bool:
-    return path.suffix in (".py", ".sql")
+    """Python and SQL, and the deployment config files the connection rules read."""
+    return path.suffix in (".py", ".sql") or is_config_file(path.name)
 
 
 def discover(config: Config) -> list[Path]:

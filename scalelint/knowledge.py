@@ -19,7 +19,10 @@ A file has up to four tables:
 
 A spec's keys: op, returns, instance (kind of an annotated instance when it differs
 from what a call returns), sql-arg, role, framework, view-arg, http-method,
-handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route prefix).
+handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route prefix),
+pool-size (the keywords whose values add up to a pool's maximum size, with defaults),
+params (positional parameter names, so a value is found by keyword or position),
+pooler-requires (the keyword a client needs behind a transaction-mode pooler).
 
 Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
@@ -35,6 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scalelint.facts.model import CallSite, Value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,6 +57,9 @@ SPEC_KEYS = {
     "http-method",
     "handler-methods",
     "prefix-kwarg",
+    "pool-size",
+    "params",
+    "pooler-requires",
 }
 FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods"}
 
@@ -74,6 +82,17 @@ class ApiSpec:
     http_method: str | None = None
     handler_methods: tuple[str, ...] = ()
     prefix_kwarg: str | None = None
+    pool_size: tuple[tuple[str, int | None], ...] = ()
+    params: tuple[str, ...] = ()
+    pooler_requires: str | None = None
+
+    def argument(self, site: CallSite, name: str) -> Value | None:
+        """The value passed for parameter `name`, by keyword or by position."""
+        if site.has_kwarg(name):
+            return site.kwarg(name)
+        if name in self.params and self.params.index(name) < len(site.args):
+            return site.args[self.params.index(name)]
+        return None
 
 
 @dataclass
@@ -147,7 +166,18 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         http_method=raw.get("http-method"),
         handler_methods=tuple(handler_methods),
         prefix_kwarg=raw.get("prefix-kwarg"),
+        pool_size=tuple(_pool_size(raw.get("pool-size", {}), path, where)),
+        params=tuple(raw.get("params", ())),
+        pooler_requires=raw.get("pooler-requires"),
     )
+
+
+def _pool_size(raw: object, path: Path, where: str) -> list[tuple[str, int | None]]:
+    """`pool-size = { pool_size = 5, max_overflow = 10 }`: the keywords that add up to
+    the pool's maximum, with their defaults (-1: no default, unknown unless given)."""
+    if not isinstance(raw, dict) or not all(isinstance(v, int) for v in raw.values()):
+        raise KnowledgeError(f"{path}: {where}: pool-size must map keywords to default sizes")
+    return [(name, None if default < 0 else default) for name, default in raw.items()]
 
 
 def load_knowledge(builtin_dir: Path, extra_files: Iterable[Path] = ()) -> Knowledge:

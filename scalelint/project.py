@@ -20,6 +20,7 @@ from scalelint.facts.model import (
     CallSite,
     ClassFacts,
     Const,
+    DictLiteral,
     FileFacts,
     FunctionFacts,
     Global,
@@ -27,6 +28,7 @@ from scalelint.facts.model import (
     Instance,
     Item,
     Opaque,
+    Setting,
     SqlStatement,
     Value,
 )
@@ -194,7 +196,7 @@ class ProjectModel:
 
     def resolve(self, value: Value | None, module: str) -> Ref | None:
         """What a symbolic value of `module` is, or None when unknown."""
-        if value is None or isinstance(value, (Const, Opaque)):
+        if value is None or isinstance(value, (Const, DictLiteral, Opaque)):
             return None
         key = (value, module)
         if key in self._memo:
@@ -409,6 +411,49 @@ class ProjectModel:
             names += [n for n in methods if any(fnmatch(n, p) for p in spec.handler_methods)]
         return [methods[n] for n in dict.fromkeys(names) if n in methods and methods[n] in self.functions]
 
+    # ---- deployment: worker counts, server limits, poolers ------------------------------
+
+    @cached_property
+    def deployment(self) -> dict[str, tuple[tuple[str, Setting], ...]]:
+        """Settings from config files by normalised key, with the file they are in.
+
+        A gunicorn config module's `workers = N` counts as `app.workers`.
+        """
+        found: dict[str, list[tuple[str, Setting]]] = {}
+        for facts in self.files.values():
+            for setting in facts.settings:
+                found.setdefault(setting.key, []).append((facts.path, setting))
+            if facts.language == "python" and facts.path.rsplit("/", 1)[-1].startswith("gunicorn"):
+                for name, value in facts.module_vars:
+                    if name == "workers" and isinstance(value, Const) and isinstance(value.value, int):
+                        found.setdefault("app.workers", []).append(
+                            (facts.path, Setting("app.workers", str(value.value), 1))
+                        )
+        return {key: tuple(values) for key, values in found.items()}
+
+    def deployment_number(self, key: str) -> tuple[int, str, int] | None:
+        """The largest numeric value of a setting, with its file and line."""
+        numbers = [
+            (int(setting.value), path, setting.line)
+            for path, setting in self.deployment.get(key, ())
+            if setting.value.isdigit()
+        ]
+        return max(numbers) if numbers else None
+
+    @cached_property
+    def transaction_pooler(self) -> str | None:
+        """Why the app talks to a transaction-mode pooler, or None when nothing says so."""
+        for path, setting in self.deployment.get("pgbouncer.pool_mode", ()):
+            if setting.value.lower() == "transaction":
+                return f"pool_mode = transaction in {path}:{setting.line}"
+        for facts in self.files.values():
+            for text in _strings(facts):
+                if ":6543/" in text or "pgbouncer=true" in text.lower():
+                    return (
+                        f"a connection string in {facts.path} points at a pooler (port 6543 / pgbouncer=true)"
+                    )
+        return None
+
     # ---- the request path (computed in request_path.py) ----------------------------
 
     @cached_property
@@ -452,6 +497,16 @@ class ProjectModel:
         facts = self.classes[cls]
         found.update({name: FuncRef(cls.module, f"{cls.qualname}.{name}") for name in facts.methods})
         return found
+
+
+def _strings(facts: FileFacts) -> Iterator[str]:
+    """String literals a file passes to calls or assigns to module names."""
+    sites = [*facts.module_calls, *(site for fn in facts.functions for site in fn.calls)]
+    values: list[Value | None] = [v for _, v in facts.module_vars]
+    values += [v for site in sites for v in (*site.args, *(v for _, v in site.kwargs))]
+    for value in values:
+        if isinstance(value, Const) and isinstance(value.value, str):
+            yield value.value
 
 
 def _refine(op: str, statements: tuple[SqlStatement, ...]) -> str:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from scalelint.config import load_config
+from scalelint.facts.deploy import is_config_file
 from scalelint.engine import RunResult, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ def expectations(project: Path) -> set[Expectation]:
     """(path, line, rule) for every `# expect:` / `-- expect:` annotation in a project."""
     found: set[Expectation] = set()
     for path in sorted(project.rglob("*")):
-        if path.suffix not in (".py", ".sql"):
+        if path.suffix not in (".py", ".sql") and not is_config_file(path.name):
             continue
         lines = path.read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines, start=1):

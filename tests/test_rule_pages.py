@@ -14,11 +14,15 @@ SECTIONS = ("What it does", "Why it hurts at scale", "Example", "Use instead")
 RULES_WITH_EXAMPLES = [r for r in all_rules().values() if r.id != "SL000"]
 
 
-def _findings_for(tmp_path: Path, rule_id: str, code: str, name: str) -> list[str]:
+# A code block becomes a file of the kind its fence names.
+FILE_FOR = {"python": "app.py", "ini": "pgbouncer.ini", "sql": "schema.sql"}
+
+
+def _findings_for(tmp_path: Path, rule_id: str, lang: str, code: str, name: str) -> list[str]:
     project = tmp_path / name
     project.mkdir()
     (project / "pyproject.toml").write_text("[tool.scalelint]\n")
-    (project / "app.py").write_text(code)
+    (project / FILE_FOR[lang]).write_text(code)
     result = check_project(project, select=(rule_id,))
     return [f"{f.path}:{f.span.line} {f.rule}" for f in result.findings]
 
@@ -38,18 +42,18 @@ def test_page_is_complete(rule) -> None:
 
 @pytest.mark.parametrize("rule", RULES_WITH_EXAMPLES, ids=lambda r: r.id)
 def test_example_triggers_the_rule(rule, tmp_path: Path) -> None:
-    blocks = [code for lang, code in rule.code_blocks("Example") if lang == "python"]
+    blocks = [(lang, code) for lang, code in rule.code_blocks("Example") if lang in FILE_FOR]
     assert blocks
-    for index, code in enumerate(blocks):
-        assert _findings_for(tmp_path, rule.id, code, f"example{index}"), code
+    for index, (lang, code) in enumerate(blocks):
+        assert _findings_for(tmp_path, rule.id, lang, code, f"example{index}"), code
 
 
 @pytest.mark.parametrize("rule", RULES_WITH_EXAMPLES, ids=lambda r: r.id)
 def test_use_instead_does_not_trigger(rule, tmp_path: Path) -> None:
-    blocks = [code for lang, code in rule.code_blocks("Use instead") if lang == "python"]
+    blocks = [(lang, code) for lang, code in rule.code_blocks("Use instead") if lang in FILE_FOR]
     assert blocks
-    for index, code in enumerate(blocks):
-        assert _findings_for(tmp_path, rule.id, code, f"fixed{index}") == [], code
+    for index, (lang, code) in enumerate(blocks):
+        assert _findings_for(tmp_path, rule.id, lang, code, f"fixed{index}") == [], code
 
 
 def test_every_check_has_a_page_and_every_stable_page_a_check() -> None:

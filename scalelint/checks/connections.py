@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.findings import Finding, Related, Severity
+from scalelint.facts.model import Const, DictLiteral, Setting
+from scalelint.findings import Finding, Related, Severity, Span
 from scalelint.project import Operation, ProjectModel
 
 HANDSHAKE = (
@@ -129,3 +130,204 @@ def unreleased_connection(project: ProjectModel, config: Config) -> Iterator[Fin
                 request_chain(project, function) if on_request_path else (),
                 None if on_request_path else Severity.WARNING,
             )
+
+
+def pool_size(op: Operation) -> int | None:
+    """The most connections a pool (or client) opens, from its arguments and defaults."""
+    spec = op.spec
+    if spec is None or not spec.pool_size:
+        return None
+    total = 0
+    for keyword, default in spec.pool_size:
+        value = spec.argument(op.site, keyword)
+        if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+            total += value.value
+        elif value is None and not op.site.has_kwarg("**") and default is not None:
+            total += default
+        else:
+            return None
+    return total
+
+
+def _pools(project: ProjectModel) -> Iterator[tuple[Operation, int]]:
+    for op in project.all_operations():
+        size = pool_size(op) if op.op in ("db.pool", "cache.pool", "cache.connect") else None
+        if size is not None:
+            yield op, size
+
+
+@check("SL103")
+def oversized_pool(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    workers = project.deployment_number("app.workers")
+    server = project.deployment_number("postgres.max_connections")
+    for op, size in _pools(project):
+        path = project.path_of(op.function)
+        related: tuple[Related, ...] = ()
+        math = ""
+        if workers is not None:
+            related += (Related(workers[1], workers[2], f"{workers[0]} worker processes"),)
+            math = f"; with {workers[0]} workers that is {workers[0] * size} connections"
+            if server is not None and op.op.startswith("db."):
+                related += (Related(server[1], server[2], f"Postgres max_connections = {server[0]}"),)
+                math += f" against Postgres max_connections = {server[0]}"
+        if size > config.max_pool_size:
+            server_limit = (
+                "Postgres typically allows 100 in total, shared by every instance and admin tool; "
+                "keep 20-50 per instance and put PgBouncer in front"
+                if op.op.startswith("db.")
+                else "every connection is a file descriptor and memory on the Redis server, and "
+                "a pool this size hides slow commands instead of fixing them; 20-50 is plenty"
+            )
+            message = (
+                f"`{op.site.text}` allows up to {size} connections per process, above "
+                f"max-pool-size ({config.max_pool_size}){math}: {server_limit}"
+            )
+        elif workers and server and op.op.startswith("db.") and workers[0] * size > server[0] - 5:
+            message = (
+                f"`{op.site.text}` allows up to {size} connections per process{math}: "
+                f"{workers[0]} x {size} = {workers[0] * size} exceeds what the server can give "
+                f"({server[0]}, minus ~5 for admin and migrations); lower the pool size or the "
+                "worker count, or put PgBouncer in transaction mode in front"
+            )
+        else:
+            continue
+        yield finding("SL103", path, op.site.span, message, related)
+
+
+SESSION_MODE = (
+    "in session mode each client holds a server connection for its whole session, so the "
+    "pooler multiplies nothing"
+)
+
+
+@check("SL105")
+def pgbouncer_config(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for facts in project.files.values():
+        settings = {s.key: s for s in facts.settings if s.key.startswith("pgbouncer.")}
+        if "pgbouncer.[pgbouncer]" in settings:
+            for line, message, severity in _pgbouncer_problems(settings, project, config):
+                yield finding("SL105", facts.path, Span(line, 1, line, 1), message, severity=severity)
+
+
+def _pgbouncer_problems(
+    settings: dict[str, Setting], project: ProjectModel, config: Config
+) -> Iterator[tuple[int, str, Severity | None]]:
+    section = settings["pgbouncer.[pgbouncer]"].line
+    mode = settings.get("pgbouncer.pool_mode")
+    if mode is None:
+        yield (
+            section,
+            f"pool_mode is not set and PgBouncer defaults to session: {SESSION_MODE}; set "
+            "`pool_mode = transaction`",
+            None,
+        )
+    elif mode.value.lower() != "transaction":
+        why = SESSION_MODE if mode.value.lower() == "session" else "it breaks multi-statement transactions"
+        yield mode.line, f"pool_mode = {mode.value}: {why}; use `pool_mode = transaction`", None
+    low, high = config.pgbouncer_pool_size
+    size = settings.get("pgbouncer.default_pool_size")
+    if size is not None and size.value.isdigit() and not low <= int(size.value) <= high:
+        yield (
+            size.line,
+            f"default_pool_size = {size.value} is outside {low}-{high}: too few server connections "
+            "queue clients, too many overload Postgres (typical max_connections 100)",
+            None,
+        )
+    reserve = settings.get("pgbouncer.reserve_pool_size")
+    if reserve is None or reserve.value == "0":
+        yield (
+            reserve.line if reserve else section,
+            "no reserve pool (reserve_pool_size): a burst beyond default_pool_size waits instead "
+            "of borrowing a few extra connections; set reserve_pool_size = 5 and "
+            "reserve_pool_timeout = 3",
+            Severity.INFO,
+        )
+    clients = settings.get("pgbouncer.max_client_conn")
+    expected = _expected_clients(project)
+    limit = int(clients.value) if clients and clients.value.isdigit() else 100
+    if expected is not None and expected > limit:
+        yield (
+            clients.line if clients else section,
+            f"max_client_conn = {limit} is below what the app can open ({expected}: workers x pool "
+            "sizes): clients beyond it are refused; raise max_client_conn (1000 is common)",
+            None,
+        )
+
+
+def _expected_clients(project: ProjectModel) -> int | None:
+    workers = project.deployment_number("app.workers")
+    sizes = [size for op, size in _pools(project) if op.op.startswith("db.")]
+    if workers is None or not sizes:
+        return None
+    return workers[0] * sum(sizes)
+
+
+@check("SL106")
+def pooler_incompatible_client(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    pooler = project.transaction_pooler
+    if pooler is None:
+        return
+    for op in project.all_operations():
+        spec, site = op.spec, op.site
+        path = project.path_of(op.function)
+        if spec is not None and spec.pooler_requires and not site.has_kwarg(spec.pooler_requires):
+            yield finding(
+                "SL106",
+                path,
+                site.span,
+                f"`{site.text}` runs behind a transaction-mode pooler ({pooler}) without "
+                f"`{spec.pooler_requires}=...`: prepared statements live on one server connection, "
+                "so the next transaction on another fails with 'prepared statement does not exist'; "
+                + PREPARED_FIX.get(spec.pooler_requires, f"pass {spec.pooler_requires}"),
+            )
+        yield from _session_effects(project, op, pooler)
+    yield from _django_server_side_cursors(project, pooler)
+
+
+def _session_effects(project: ProjectModel, op: Operation, pooler: str) -> Iterator[Finding]:
+    site = op.site
+    effects = {effect for statement in op.sql for effect in statement.session_effects}
+    for effect in sorted(effects):
+        yield finding(
+            "SL106",
+            project.path_of(op.function),
+            site.span,
+            f"`{site.text}` runs {effect} behind a transaction-mode pooler ({pooler}): "
+            f"{SESSION_EFFECTS[effect]}",
+        )
+
+
+def _django_server_side_cursors(project: ProjectModel, pooler: str) -> Iterator[Finding]:
+    """Django's `.iterator()` uses server-side cursors, which need one session."""
+    for facts in project.files.values():
+        for name, value in facts.module_vars:
+            if name != "DATABASES" or not isinstance(value, DictLiteral):
+                continue
+            postgres = any("postgresql" in s or "postgis" in s for s in value.strings)
+            if postgres and "DISABLE_SERVER_SIDE_CURSORS" not in value.keys:
+                yield finding(
+                    "SL106",
+                    facts.path,
+                    Span(value.line, 1, value.line, 1),
+                    f"Django's DATABASES talk to a transaction-mode pooler ({pooler}) without "
+                    "`DISABLE_SERVER_SIDE_CURSORS: True`: `QuerySet.iterator()` opens a server-side "
+                    "cursor that the next transaction, on another server connection, cannot find",
+                )
+
+
+PREPARED_FIX = {
+    "statement_cache_size": "pass `statement_cache_size=0`",
+    "prepare_threshold": "pass `prepare_threshold=None`",
+    "kwargs": 'pass `kwargs={"prepare_threshold": None}`',
+}
+SESSION_EFFECTS = {
+    "SET": (
+        "the setting stays on a server connection that other clients get next; use `SET LOCAL` "
+        "inside the transaction"
+    ),
+    "LISTEN": "notifications need a dedicated session; LISTEN on a direct connection, not the pooler",
+    "pg_advisory_lock": (
+        "a session lock outlives the transaction and is held by whoever gets the connection "
+        "next; use `pg_advisory_xact_lock`"
+    ),
+}

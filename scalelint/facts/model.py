@@ -63,13 +63,25 @@ class Const:
 
 
 @dataclass(frozen=True, slots=True)
+class DictLiteral:
+    """A dict display, flattened: every string key and string value at any depth.
+
+    Enough to read settings such as Django's `DATABASES` without evaluating them.
+    """
+
+    keys: frozenset[str]
+    strings: frozenset[str]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """A value phase 1 cannot describe (an unannotated parameter, a lambda); `text` shows it."""
 
     text: str
 
 
-Value = Imported | Global | Attr | CallResult | Instance | Item | Const | Opaque
+Value = Imported | Global | Attr | CallResult | Instance | Item | Const | DictLiteral | Opaque
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,7 @@ class SqlStatement:
     order_columns: tuple[str, ...] = ()
     is_aggregate: bool = False
     text: str = ""
+    session_effects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +196,18 @@ class ClassFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Setting:
+    """A value read from a deployment or server config file (pgbouncer.ini, Procfile, ...).
+
+    `key` is normalised: `pgbouncer.pool_mode`, `postgres.max_connections`, `app.workers`.
+    """
+
+    key: str
+    value: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParseError:
     """Why a file could not be analysed, and where."""
 
@@ -207,6 +232,7 @@ class FileFacts:
     classes: tuple[ClassFacts, ...] = ()
     module_calls: tuple[CallSite, ...] = ()
     sql: tuple[SqlStatement, ...] = ()
+    settings: tuple[Setting, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
     parse_error: ParseError | None = None
     lines: int = 0

@@ -28,6 +28,7 @@ CST_CATEGORY: dict[type[cst.CSTNode], str] = {
     cst.SetComp: "comp",
     cst.DictComp: "comp",
     cst.GeneratorExp: "comp",
+    cst.Dict: "dict",
 }
 AST_CATEGORY: dict[type[ast.AST], str] = {
     ast.Call: "call",
@@ -41,6 +42,7 @@ AST_CATEGORY: dict[type[ast.AST], str] = {
     ast.SetComp: "comp",
     ast.DictComp: "comp",
     ast.GeneratorExp: "comp",
+    ast.Dict: "dict",
 }
 
 

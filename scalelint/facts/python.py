@@ -20,6 +20,7 @@ from scalelint.facts.model import (
     ClassFacts,
     Const,
     Decorator,
+    DictLiteral,
     FileFacts,
     FunctionFacts,
     Global,
@@ -153,6 +154,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._param_roots: dict[int, _PendingFunction] = {}
         self._param_stack: list[_PendingFunction] = []
         self._finally_depth = 0
+        self._dict_lines: dict[int, int] = {}
         self._decorator_lines: dict[int, int] = {}
         self.sql_failures = 0
 
@@ -449,6 +451,18 @@ class FactsVisitor(cst.CSTVisitor):
         for target in node.targets:
             self._bind(target.target, value, self._unwrap(node.value))
 
+    def visit_Dict(self, node: cst.Dict) -> None:
+        self._dict_lines[id(node)] = self.positions.take(node).line
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        # Module-level dict displays (settings) are kept flattened, with their line.
+        value = original_node.value
+        if isinstance(value, cst.Dict) and len(self.scopes) == 1 and not self.class_stack:
+            literal = _dict_literal(value, self._dict_lines.get(id(value), 1))
+            for target in original_node.targets:
+                if isinstance(target.target, cst.Name):
+                    self.module_vars[target.target.value] = literal
+
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         value = self.value_of(node.value) if node.value is not None else None
         if value is None:
@@ -592,6 +606,26 @@ class FactsVisitor(cst.CSTVisitor):
             old = decorators[decorator_index]
             decorators[decorator_index] = Decorator(old.callee, old.text, old.line, site)
         scope.calls.append(site)
+
+
+def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
+    keys: set[str] = set()
+    strings: set[str] = set()
+    pending: list[cst.BaseExpression] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Dict):
+            for element in current.elements:
+                if isinstance(element, cst.DictElement):
+                    key = _string_text(element.key)
+                    if key is not None:
+                        keys.add(key)
+                    pending.append(element.value)
+        else:
+            text = _string_text(current)
+            if text is not None:
+                strings.add(text)
+    return DictLiteral(frozenset(keys), frozenset(strings), line)
 
 
 def _is_small(node: cst.BaseExpression) -> bool:

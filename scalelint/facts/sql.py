@@ -26,11 +26,30 @@ SQL_START = re.compile(
 # A second keyword that real statements carry; keeps "Update your profile" out.
 SQL_BODY = re.compile(r"\b(from|into|set|table|index|as|values|where|policy|view)\b", re.I)
 DEFAULT_DIALECT = "postgres"
+# Statements whose effect outlives the transaction: wrong behind a transaction-mode pooler.
+SESSION_STATEMENT = re.compile(
+    r"^\s*(?:(?P<set>SET)\s+(?:SESSION\s+)?[\w.\"]+\s*(?:=|\bTO\b)|(?P<listen>LISTEN)\s+[\w\"]+\s*;?\s*$)",
+    re.I,
+)
+ADVISORY_LOCK = re.compile(r"\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(", re.I)
 
 
 def looks_like_sql(text: str) -> bool:
-    """Strong evidence only: a leading SQL verb and a clause keyword."""
+    """Strong evidence only: a leading SQL verb and a clause keyword, or a session statement."""
+    if SESSION_STATEMENT.match(text) or (ADVISORY_LOCK.search(text) and SQL_START.match(text)):
+        return True
     return bool(SQL_START.match(text)) and bool(SQL_BODY.search(text))
+
+
+def session_effects(text: str) -> tuple[str, ...]:
+    """What a statement leaves on the connection after the transaction ends."""
+    effects = []
+    match = SESSION_STATEMENT.match(text)
+    if match:
+        effects.append("SET" if match.group("set") else "LISTEN")
+    if ADVISORY_LOCK.search(text):
+        effects.append("pg_advisory_lock")
+    return tuple(effects)
 
 
 def _kind(tree: exp.Expression) -> str:
@@ -94,12 +113,16 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         order_columns=order,
         is_aggregate=aggregate,
         text=text.strip()[:500],
+        session_effects=session_effects(text),
     )
 
 
 @lru_cache(maxsize=4096)
 def analyse(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[SqlStatement, ...] | None:
     """Statements of an SQL string; None when sqlglot cannot parse it."""
+    effects = session_effects(text)
+    if effects and SESSION_STATEMENT.match(text):
+        return (SqlStatement(kind="session", tables=(), text=text.strip()[:500], session_effects=effects),)
     try:
         trees = sqlglot.parse(text, read=dialect)
     except (SqlglotError, RecursionError, ValueError, KeyError):
@@ -152,6 +175,7 @@ def analyse_file(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[list[SqlSta
                 order_columns=s.order_columns,
                 is_aggregate=s.is_aggregate,
                 text=s.text,
+                session_effects=s.session_effects,
             )
             for s in parsed
         )

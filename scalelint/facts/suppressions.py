@@ -11,6 +11,7 @@ _PY = re.compile(
     re.I,
 )
 _SQL = re.compile(r"--\s*noqa(?P<noqa>\s*:\s*[A-Za-z0-9_, ]+)?", re.I)
+_CONFIG = re.compile(r"[#;]\s*noqa(?P<noqa>\s*:\s*[A-Za-z0-9_, ]+)?", re.I)
 
 
 def _codes(text: str | None) -> frozenset[str]:
@@ -46,3 +47,8 @@ def sql_suppressions(source: str) -> tuple[Suppression, ...]:
 def is_suppressed(rule: str, codes: frozenset[str]) -> bool:
     """True when a suppression's codes (empty: all) cover `rule` (ids or prefixes)."""
     return not codes or any(rule.startswith(code) for code in codes)
+
+
+def config_suppressions(source: str) -> tuple[Suppression, ...]:
+    """Suppressions in a config file (`# noqa` or `; noqa`), by line."""
+    return _scan(source, _CONFIG, "noqa")

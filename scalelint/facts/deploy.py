@@ -1,0 +1,77 @@
+"""Deployment and server config files: the numbers the connection math needs.
+
+pgbouncer.ini (every setting of its [pgbouncer] section), postgresql.conf
+(`max_connections`), and the worker count and Postgres `max_connections` as they are
+written in Procfiles, Dockerfiles and compose files. Keys are normalised:
+`pgbouncer.pool_mode`, `postgres.max_connections`, `app.workers`.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatch
+
+from scalelint.facts.model import FileFacts, Setting
+
+CONFIG_FILES = (
+    "pgbouncer.ini",
+    "postgresql.conf",
+    "postgresql.auto.conf",
+    "Procfile",
+    "Dockerfile",
+    "Dockerfile.*",
+    "*.dockerfile",
+    "docker-compose*.yml",
+    "docker-compose*.yaml",
+    "compose*.yml",
+    "compose*.yaml",
+)
+INI_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*$")
+SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+WORKERS = re.compile(r"(?:--workers[=\s]+|(?<![\w-])-w\s*|WEB_CONCURRENCY[\"']?\s*[=:]\s*[\"']?)(\d+)")
+MAX_CONNECTIONS = re.compile(r"max_connections\s*=\s*[\"']?(\d+)")
+
+
+def is_config_file(name: str) -> bool:
+    return any(fnmatch(name, pattern) for pattern in CONFIG_FILES)
+
+
+def _strip_comment(line: str) -> str:
+    return re.split(r"\s[;#]|^[;#]", line, maxsplit=1)[0]
+
+
+def _ini_settings(text: str, prefix: str, only_section: str | None) -> list[Setting]:
+    settings: list[Setting] = []
+    section: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw)
+        header = SECTION.match(line)
+        if header:
+            section = header.group(1).strip().lower()
+            settings.append(Setting(f"{prefix}.[{section}]", "", number))
+            continue
+        match = INI_LINE.match(line)
+        if match and (only_section is None or section == only_section):
+            value = match.group(2).strip().strip("'\"")
+            settings.append(Setting(f"{prefix}.{match.group(1).lower()}", value, number))
+    return settings
+
+
+def config_facts(path: str, text: str) -> FileFacts:
+    """Settings found in one config file."""
+    name = path.rsplit("/", 1)[-1]
+    settings: list[Setting] = []
+    if name == "pgbouncer.ini":
+        settings = _ini_settings(text, "pgbouncer", "pgbouncer")
+    elif name.startswith("postgresql"):
+        settings = [s for s in _ini_settings(text, "postgres", None) if s.key == "postgres.max_connections"]
+    else:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.lstrip().startswith("#"):
+                continue
+            settings += [Setting("app.workers", m.group(1), number) for m in WORKERS.finditer(line)]
+            settings += [
+                Setting("postgres.max_connections", m.group(1), number)
+                for m in MAX_CONNECTIONS.finditer(line)
+            ]
+    return FileFacts(path, "config", settings=tuple(settings), lines=text.count("\n") + 1)
