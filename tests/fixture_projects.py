@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from scalelint.config import load_config
-from scalelint.facts.deploy import is_config_file
 from scalelint.engine import RunResult, run
+from scalelint.facts.deploy import is_config_file
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
