@@ -8,6 +8,7 @@ the nodes that become facts (see positions.py).
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -36,6 +37,7 @@ from scalelint.facts.model import (
 )
 from scalelint.facts.positions import AstPositions, MetadataPositions, PositionMismatch
 from scalelint.facts.suppressions import python_suppressions
+from scalelint.facts.walk import walk
 from scalelint.findings import Span
 
 # A loop over at most this many literal items, or range(k) with k at most this, runs
@@ -78,6 +80,32 @@ class _PendingClass:
     methods: list[str] = field(default_factory=list)
 
 
+_HOOKS: dict[tuple[type, str, type], Callable[..., object] | None] = {}
+
+
+def _hook(visitor: type, kind: str, node_type: type) -> Callable[..., object] | None:
+    """`visit_Call` / `leave_Call` of a visitor class, looked up once per node type."""
+    key = (visitor, kind, node_type)
+    if key not in _HOOKS:
+        _HOOKS[key] = getattr(visitor, f"{kind}_{node_type.__name__}", None)
+    return _HOOKS[key]
+
+
+def _simple_string(node: cst.SimpleString) -> str | None:
+    """The value of a string literal; literal_eval (a compile) only for escapes and bytes."""
+    raw = node.value
+    prefix = node.prefix.lower()
+    if "b" in prefix:
+        return None
+    body = raw[len(prefix) :]
+    quote = 3 if body[:3] in ('"""', "'''") else 1
+    inner = body[quote:-quote]
+    if "\\" not in inner or "r" in prefix:
+        return inner
+    value = node.evaluated_value
+    return value if isinstance(value, str) else None
+
+
 def dotted_text(node: cst.CSTNode) -> str:
     """Short source-like text of an expression, without libcst code generation."""
     if isinstance(node, cst.Name):
@@ -104,8 +132,7 @@ def dotted_text(node: cst.CSTNode) -> str:
 def _string_text(node: cst.BaseExpression) -> str | None:
     """The text of a string expression, f-string holes replaced by a placeholder."""
     if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
+        return _simple_string(node)
     if isinstance(node, cst.ConcatenatedString):
         left, right = _string_text(node.left), _string_text(node.right)
         return None if left is None or right is None else left + right
@@ -181,14 +208,17 @@ class FactsVisitor(cst.CSTVisitor):
             scope.loops = scope.loops[:-1]
         if key in self._param_roots:
             self._param_stack.append(self._param_roots[key])
-        if isinstance(node, cst.Finally):
+        if type(node) is cst.Finally:
             self._finally_depth += 1
-        return super().on_visit(node)
+        visit = _hook(type(self), "visit", type(node))
+        return visit is None or visit(self, node) is not False
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
+        leave = _hook(type(self), "leave", type(original_node))
+        if leave is not None:
+            leave(self, original_node)
         key = id(original_node)
-        if isinstance(original_node, cst.Finally):
+        if type(original_node) is cst.Finally:
             self._finally_depth -= 1
         if key in self._param_roots:
             self._param_stack.pop()
@@ -701,5 +731,5 @@ def _syntax_error(source: str, error: cst.ParserSyntaxError) -> ParseError:
 
 def _visit(module: cst.Module, positions: Positions, dialect: str) -> FactsVisitor:
     visitor = FactsVisitor(positions, dialect)
-    module.visit(visitor)
+    walk(module, visitor)
     return visitor
