@@ -32,7 +32,7 @@ def child_fields(node_type: type[cst.CSTNode]) -> tuple[str, ...]:
     """The fields of a node type that can hold code, in the order libcst visits them."""
     fields = _ORDER.get(node_type)
     if fields is None:
-        declared = [f.name for f in dataclasses.fields(node_type)]  # type: ignore[arg-type]
+        declared = [f.name for f in dataclasses.fields(node_type)]
         try:
             source = inspect.getsource(node_type._visit_and_replace_children)
             ordered = [name for name in _CHILD.findall(source) if name in declared]
