@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import time
 import traceback
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -16,7 +21,7 @@ from scalelint.findings import Severity
 from scalelint.knowledge import KnowledgeError
 
 if TYPE_CHECKING:
-    from scalelint.engine import RunResult
+    from scalelint.engine import Progress, RunResult
 
 FORMATS = ("text", "json", "sarif", "github", "checklist")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -75,7 +80,11 @@ def main() -> None:
     show_default="number of cores",
     help="Worker processes for parsing.",
 )
-@click.option("--no-cache", is_flag=True, help="Do not read or write the facts cache (there is none yet).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the facts cache (.scalelint_cache/).")
+@click.option(
+    "--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings."
+)
+@click.option("--timings", is_flag=True, help="Print the time spent in each phase on stderr.")
 @click.option("--debug", is_flag=True, help="Show notes on skipped SQL and tracebacks of internal errors.")
 def check(
     paths: tuple[Path, ...],
@@ -89,6 +98,8 @@ def check(
     config_file: Path | None,
     jobs: int,
     no_cache: bool,
+    statistics: bool,
+    timings: bool,
     debug: bool,
 ) -> None:
     """Check PATHS (default: the current folder) for scale anti-patterns.
@@ -101,13 +112,20 @@ def check(
     targets = list(paths) or [Path(".")]
     try:
         config = _configure(targets, config_file, select, ignore, extend_select, fail_on)
-        result = run(targets, config, jobs=jobs)
+        with _progress(output_format) as progress:
+            result = run(targets, config, jobs=jobs, use_cache=not no_cache, progress=progress)
         for warning in result.warnings:
             click.echo(f"scalelint: warning: {warning}", err=True)
         if debug:
             for note in result.debug:
                 click.echo(f"scalelint: debug: {note}", err=True)
-        _write_report(result, output_format, output)
+        if timings:
+            for phase, seconds in result.timings.items():
+                click.echo(f"scalelint: timing: {phase:<20} {seconds:8.3f} s", err=True)
+        if statistics:
+            _write_statistics(result)
+        else:
+            _write_report(result, output_format, output)
     except (ConfigError, KnowledgeError) as error:
         _fail(str(error))
     except Exception as error:  # the CLI edge: never a traceback unless --debug
@@ -144,6 +162,35 @@ def _configure(
     if fail_on:
         config.fail_on = Severity.parse(fail_on)
     return config
+
+
+@contextmanager
+def _progress(output_format: str) -> Iterator[Progress | None]:
+    """A progress bar on an interactive terminal for long runs; nothing in CI or pipes."""
+    interactive = sys.stderr.isatty() and not os.environ.get("CI") and output_format in ("text", "checklist")
+    if not interactive:
+        yield None
+        return
+    from rich.progress import Progress as Bar
+
+    with Bar(transient=True, console=None) as bar:
+        task = bar.add_task("parsing", total=None)
+        started = time.monotonic()
+
+        def update(done: int, total: int) -> None:
+            if time.monotonic() - started > 1.0:
+                bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _write_statistics(result: RunResult) -> None:
+    from scalelint.rulebook import all_rules
+
+    counts = Counter(f.rule for f in result.findings)
+    for rule, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        click.echo(f"{count:>6}  {rule}  {all_rules()[rule].name}")
+    click.echo(f"{len(result.findings)} findings ({result.files_checked} files checked)")
 
 
 def _write_report(result: RunResult, output_format: str, output: Path | None) -> None:
@@ -194,3 +241,22 @@ def explain(rule_id: str) -> None:
         Console().print(Markdown(text))
     else:
         click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path, exists=True))
+def clean(path: Path) -> None:
+    """Remove the facts cache of the project that holds PATH."""
+    from scalelint.cache import DEFAULT_DIRECTORY
+
+    root = find_root(path)
+    try:
+        config = load_config(root)
+    except ConfigError as error:
+        _fail(str(error))
+    directory = root / config.cache_dir if config.cache_dir else root / DEFAULT_DIRECTORY
+    if directory.is_dir():
+        shutil.rmtree(directory)
+        click.echo(f"removed {directory}")
+    else:
+        click.echo("no cache to remove")

@@ -65,6 +65,7 @@ class Config:
     schema: tuple[str, ...] = ()
     dialect: str = "postgres"
     respect_gitignore: bool = True
+    cache_dir: str = ".scalelint_cache"
     max_pool_size: int = 50
     pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
@@ -100,6 +101,12 @@ def _per_file_ignores(key: str, value: Any, source: Path) -> dict[str, tuple[str
 def _bool(key: str, value: Any, source: Path) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{source}: '{key}' must be true or false")
+    return value
+
+
+def _string(key: str, value: Any, source: Path) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source}: '{key}' must be a non-empty string")
     return value
 
 
@@ -156,6 +163,7 @@ FIELDS = {
     "schema": ("schema", _str_list),
     "dialect": ("dialect", _dialect),
     "respect-gitignore": ("respect_gitignore", _bool),
+    "cache-dir": ("cache_dir", _string),
     "max-pool-size": ("max_pool_size", _positive_int),
     "pgbouncer-pool-size": ("pgbouncer_pool_size", _size_range),
     "max-page-size": ("max_page_size", _positive_int),

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import tokenize
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pathspec
 
+from scalelint.cache import FactsCache, cache_salt, content_digest
 from scalelint.checks import load_checks
 from scalelint.config import Config, ConfigError
 from scalelint.facts.model import FileFacts, ParseError
@@ -37,6 +39,7 @@ class RunResult:
     cwd: Path = field(default_factory=Path.cwd)
     warnings: list[str] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def cwd_uri(self) -> str:
@@ -143,23 +146,84 @@ def _load_chunk(chunk: list[tuple[Path, str]], dialect: str) -> list[tuple[FileF
     return [load_file(path, relative, dialect) for path, relative in chunk]
 
 
-def load_all(files: list[tuple[Path, str]], dialect: str, jobs: int) -> list[tuple[FileFacts, str | None]]:
+Progress = Callable[[int, int], None]
+
+
+def load_all(
+    files: list[tuple[Path, str]], dialect: str, jobs: int, progress: Progress | None = None
+) -> list[tuple[FileFacts, str | None]]:
     """Phase 1 for every file, in worker processes when there are enough files.
 
     Workers get paths in chunks and send back facts (never trees); results keep the
     input order, so the output is the same for every `jobs` value.
     """
     if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
-        return _load_chunk(files, dialect)
+        results = []
+        for index, item in enumerate(files, start=1):
+            results.append(load_file(*item, dialect))
+            if progress is not None:
+                progress(index, len(files))
+        return results
     size = max(8, len(files) // (jobs * 4))
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    done: list[tuple[FileFacts, str | None]] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        results = pool.map(_load_chunk, chunks, [dialect] * len(chunks))
-        return [item for chunk in results for item in chunk]
+        for chunk in pool.map(_load_chunk, chunks, [dialect] * len(chunks)):
+            done.extend(chunk)
+            if progress is not None:
+                progress(len(done), len(files))
+    return done
 
 
-def run(paths: list[Path], config: Config, cwd: Path | None = None, jobs: int = 1) -> RunResult:
+@dataclass
+class _Stat:
+    mtime_ns: int = 0
+    size: int = 0
+    digest: str = ""
+
+
+def _cached_facts(
+    listed: list[tuple[Path, str]], cache: FactsCache | None
+) -> tuple[dict[str, FileFacts], list[tuple[Path, str]], dict[str, _Stat]]:
+    """Facts the cache still holds, the files left to parse, and their stats."""
+    found: dict[str, FileFacts] = {}
+    todo: list[tuple[Path, str]] = []
+    stats: dict[str, _Stat] = {}
+    for path, relative in listed:
+        if cache is None:
+            todo.append((path, relative))
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            todo.append((path, relative))
+            continue
+        stat = stats[relative] = _Stat(st.st_mtime_ns, st.st_size)
+        hit = cache.by_stat(relative, stat.mtime_ns, stat.size)
+        if hit is None and st.st_size <= MAX_FILE_BYTES:
+            try:
+                stat.digest = content_digest(path.read_bytes())
+            except OSError:
+                stat.digest = ""
+            if stat.digest:
+                hit = cache.by_digest(relative, stat.digest, stat.mtime_ns, stat.size)
+        if hit is None:
+            todo.append((path, relative))
+        else:
+            found[relative] = hit
+    return found, todo, stats
+
+
+def run(
+    paths: list[Path],
+    config: Config,
+    cwd: Path | None = None,
+    jobs: int = 1,
+    use_cache: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
     """Analyse the whole project of `config.root`, report on `paths`."""
+    clock = _Clock()
     cwd = (cwd or Path.cwd()).resolve()
     root = config.root.resolve()
     enabled = enabled_rules(config)
@@ -167,16 +231,26 @@ def run(paths: list[Path], config: Config, cwd: Path | None = None, jobs: int = 
     if missing:
         raise ConfigError(f"path not found: {missing[0]}")
     analysed = sorted(set(discover(config)) | set(reported))
-    warnings: list[str] = []
-    debug: list[str] = []
-    facts: dict[str, FileFacts] = {}
     listed = [(path, path.relative_to(root).as_posix()) for path in analysed]
-    for file_facts, warning in load_all(listed, config.dialect, jobs):
-        relative = file_facts.path
-        facts[relative] = file_facts
+    clock.lap("discover")
+    cache = FactsCache(root / config.cache_dir, cache_salt(config.dialect)) if use_cache else None
+    facts, todo, stats = _cached_facts(listed, cache)
+    clock.lap("cache read")
+    warnings: list[str] = []
+    for file_facts, warning in load_all(todo, config.dialect, jobs, progress):
+        facts[file_facts.path] = file_facts
+        stat = stats.get(file_facts.path)
         if warning:
             warnings.append(warning)
-        debug.extend(f"{relative}: {note}" for note in file_facts.notes)
+        elif cache is not None and stat is not None and stat.digest:
+            cache.put(file_facts.path, stat.mtime_ns, stat.size, stat.digest, file_facts)
+    clock.lap("parse")
+    debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
+    debug.append(f"{len(listed) - len(todo)} of {len(listed)} files from the cache")
+    if cache is not None:
+        cache.close()
+        debug.extend(cache.notes)
+    clock.lap("cache write")
     knowledge = load_knowledge(RULES_DIR / "apis", config.apis)
     project = ProjectModel(facts, knowledge, config.request_path)
     checks = load_checks()
@@ -192,7 +266,23 @@ def run(paths: list[Path], config: Config, cwd: Path | None = None, jobs: int = 
                 continue
             findings.append(_display(item, root, cwd))
     findings.sort(key=lambda f: f.sort_key)
-    return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
+    clock.lap("project and checks")
+    result = RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
+    result.timings = clock.laps
+    return result
+
+
+class _Clock:
+    """Wall time per phase, for `--timings`."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
 
 
 def _silenced(item: Finding, facts: FileFacts, ignores: list[tuple[Spec, tuple[str, ...]]]) -> bool:
