@@ -17,6 +17,9 @@ A file has up to four tables:
     [sql-methods]           # a method of an unknown receiver that runs the SQL literal
     names = ["execute"]     # passed to it (strong evidence: the literal parses as SQL)
 
+    [request-scoped]        # objects that live for one request: storing a client there
+    names = ["flask.g"]     # does not make it a singleton
+
 A spec's keys: op, returns, instance (kind of an annotated instance when it differs
 from what a call returns), sql-arg, role, framework, view-arg, http-method,
 handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route prefix),
@@ -60,8 +63,30 @@ SPEC_KEYS = {
     "pool-size",
     "params",
     "pooler-requires",
+    "replaces-prefix",
+    "shares-pool",
+    "view-kwarg",
 }
-FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods"}
+FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped"}
+# The type each spec key must have (checked on load, so a typo is one clear line).
+SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
+    "op": str,
+    "returns": str,
+    "instance": str,
+    "sql-arg": (int, str),
+    "role": str,
+    "framework": str,
+    "view-arg": int,
+    "http-method": str,
+    "handler-methods": list,
+    "prefix-kwarg": str,
+    "replaces-prefix": bool,
+    "pool-size": dict,
+    "params": list,
+    "pooler-requires": str,
+    "shares-pool": str,
+    "view-kwarg": str,
+}
 
 
 class KnowledgeError(Exception):
@@ -85,6 +110,9 @@ class ApiSpec:
     pool_size: tuple[tuple[str, int | None], ...] = ()
     params: tuple[str, ...] = ()
     pooler_requires: str | None = None
+    replaces_prefix: bool = False
+    shares_pool: str | None = None
+    view_kwarg: str | None = None
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -103,6 +131,7 @@ class Knowledge:
     methods: dict[str, dict[str, ApiSpec]] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     sql_methods: set[str] = field(default_factory=set)
+    request_scoped: set[str] = field(default_factory=set)
     digest: str = ""
 
     def method(self, kind: str, name: str) -> ApiSpec | None:
@@ -133,10 +162,15 @@ class Knowledge:
             if not isinstance(kind, str):
                 raise KnowledgeError(f"{path}: attributes.{name} must be a kind name")
             self.attributes[name] = kind
-        names = _table(data, "sql-methods", path).get("names", [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise KnowledgeError(f"{path}: sql-methods.names must be a list of strings")
-        self.sql_methods.update(names)
+        self.sql_methods.update(_names(data, "sql-methods", path))
+        self.request_scoped.update(_names(data, "request-scoped", path))
+
+
+def _names(data: dict[str, Any], key: str, path: Path) -> list[str]:
+    names = _table(data, key, path).get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise KnowledgeError(f"{path}: {key}.names must be a list of strings")
+    return names
 
 
 def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
@@ -154,6 +188,15 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
     unknown = set(raw) - SPEC_KEYS
     if unknown:
         raise KnowledgeError(f"{path}: {where}: unknown key '{sorted(unknown)[0]}'")
+    for key, value in raw.items():
+        expected = SPEC_TYPES[key]
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
+            names = (
+                expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            )
+            raise KnowledgeError(f"{path}: {where}: '{key}' must be a {names}")
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            raise KnowledgeError(f"{path}: {where}: '{key}' must be a list of strings")
     handler_methods = raw.get("handler-methods", ())
     return ApiSpec(
         op=raw.get("op"),
@@ -169,6 +212,9 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         pool_size=tuple(_pool_size(raw.get("pool-size", {}), path, where)),
         params=tuple(raw.get("params", ())),
         pooler_requires=raw.get("pooler-requires"),
+        replaces_prefix=raw.get("replaces-prefix", False),
+        shares_pool=raw.get("shares-pool"),
+        view_kwarg=raw.get("view-kwarg"),
     )
 
 

@@ -8,6 +8,7 @@ through which chain of calls).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -119,6 +120,8 @@ class ProjectModel:
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
     _memo: dict[tuple[Value, str], Ref | None] = field(default_factory=dict)
     _active: set[tuple[Value, str]] = field(default_factory=set)
+    _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
+    _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index_modules()
@@ -165,9 +168,13 @@ class ProjectModel:
                 if name:
                     claims.setdefault(name, []).append(path)
         for name, paths in claims.items():
-            if len(paths) == 1:
-                self.modules[name] = python[paths[0]]
-                self.module_path.setdefault(name, paths[0])
+            # Two files claim a name (`app.views` and `examples/app/views.py`): the one
+            # whose path spells the name wins; otherwise the name stays unresolved.
+            exact = [p for p in paths if p[: -len(".py")].replace("/", ".").removesuffix(".__init__") == name]
+            chosen = paths if len(paths) == 1 else exact
+            if len(chosen) == 1:
+                self.modules[name] = python[chosen[0]]
+                self.module_path.setdefault(name, chosen[0])
         self._canonical: dict[str, str] = {}
         for name, facts in self.modules.items():
             current = self._canonical.get(facts.path)
@@ -225,6 +232,8 @@ class ProjectModel:
             return self._instance(self.resolve(value.of, module))
         if isinstance(value, Item):
             base = self.resolve(value.of, module)
+            if isinstance(base, (ClassRef, ExtName)) and isinstance(value.of, (Global, Imported, Attr)):
+                return base  # `BaseRepo[int]`, `Generic[T]`: a subscripted class is the class
             if isinstance(base, KindRef):
                 spec = self.knowledge.method(base.kind, "__iter__")
                 if spec is not None and spec.returns:
@@ -436,7 +445,7 @@ class ProjectModel:
         numbers = [
             (int(setting.value), path, setting.line)
             for path, setting in self.deployment.get(key, ())
-            if setting.value.isdigit()
+            if re.fullmatch(r"[0-9]+", setting.value)
         ]
         return max(numbers) if numbers else None
 
@@ -448,10 +457,11 @@ class ProjectModel:
                 return f"pool_mode = transaction in {path}:{setting.line}"
         for facts in self.files.values():
             for text in _strings(facts):
-                if ":6543/" in text or "pgbouncer=true" in text.lower():
-                    return (
-                        f"a connection string in {facts.path} points at a pooler (port 6543 / pgbouncer=true)"
-                    )
+                if has_pooler_marker(text):
+                    return f"a connection string in {facts.path} points at a pooler"
+            for name, value in facts.module_vars:
+                if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
+                    return f"Django's DATABASES in {facts.path} use a pooler port"
         return None
 
     # ---- the request path (computed in request_path.py) ----------------------------
@@ -475,6 +485,15 @@ class ProjectModel:
         self, cls: ClassRef, roles: frozenset[str], seen: frozenset[ClassRef] = frozenset()
     ) -> ApiSpec | None:
         """The knowledge entry of the first base (transitively) whose role is in `roles`."""
+        key = (cls, roles)
+        if key not in self._class_specs:
+            self._class_specs[key] = None  # a cycle in the bases ends here
+            self._class_specs[key] = self._find_class_spec(cls, roles, seen)
+        return self._class_specs[key]
+
+    def _find_class_spec(
+        self, cls: ClassRef, roles: frozenset[str], seen: frozenset[ClassRef]
+    ) -> ApiSpec | None:
         for base in self.classes[cls].bases:
             ref = self.resolve(base, cls.module)
             if isinstance(ref, ExtName):
@@ -489,6 +508,9 @@ class ProjectModel:
 
     def class_methods(self, cls: ClassRef, seen: frozenset[ClassRef] = frozenset()) -> dict[str, FuncRef]:
         """Every method of a project class, inherited ones from project bases included."""
+        if cls in self._class_methods:
+            return self._class_methods[cls]
+        self._class_methods[cls] = {}  # a cycle in the bases ends here
         found: dict[str, FuncRef] = {}
         for base in reversed(self.classes[cls].bases):
             ref = self.resolve(base, cls.module)
@@ -496,7 +518,17 @@ class ProjectModel:
                 found.update(self.class_methods(ref, seen | {cls}))
         facts = self.classes[cls]
         found.update({name: FuncRef(cls.module, f"{cls.qualname}.{name}") for name in facts.methods})
+        self._class_methods[cls] = found
         return found
+
+
+POOLER_PORTS = {"6432", "6543"}  # PgBouncer's default port, Supabase's transaction pooler
+POOLER_IN_DSN = re.compile(r":(6432|6543)(/|$|\?)|pgbouncer=true", re.I)
+
+
+def has_pooler_marker(text: str) -> bool:
+    """A connection string that goes through PgBouncer or Supabase's pooler."""
+    return bool(POOLER_IN_DSN.search(text))
 
 
 def _strings(facts: FileFacts) -> Iterator[str]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Const, DictLiteral, Setting
+from scalelint.facts.model import CallSite, Const, DictLiteral, Setting
 from scalelint.findings import Finding, Related, Severity, Span
-from scalelint.project import Operation, ProjectModel
+from scalelint.knowledge import ApiSpec
+from scalelint.project import Operation, ProjectModel, has_pooler_marker
 
 HANDSHAKE = (
     "each pays a TCP+TLS+auth handshake and holds a database connection slot, so a few "
@@ -52,6 +54,14 @@ OPENS = {
 FIX = "create it once per process (module level, startup or lifespan) and reuse it"
 
 
+def _made_once(project: ProjectModel, op: Operation) -> bool:
+    """Kept in a global or module object (a lazy singleton), or built on a shared pool."""
+    stored_in = op.site.stored_in
+    if stored_in is not None and stored_in not in project.knowledge.request_scoped:
+        return True
+    return op.spec is not None and op.spec.shares_pool is not None and op.site.has_kwarg(op.spec.shares_pool)
+
+
 def _carries_user_token(op: Operation) -> bool:
     """A Supabase client built per request with options: usually to carry the user's JWT."""
     return op.op == "db.client" and (op.site.has_kwarg("options") or len(op.site.args) > 2)
@@ -61,8 +71,10 @@ def _carries_user_token(op: Operation) -> bool:
 def per_request_connection(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op in project.all_operations():
         opens = OPENS.get(op.op)
-        if opens is None or op.site.stored_globally or op.function not in project.request_path:
+        if opens is None or op.function not in project.request_path or _made_once(project, op):
             continue
+        if any(loop.per_item for loop in op.site.loops):
+            continue  # SL102 reports a connection per loop iteration
         handler, _ = project.request_path[op.function]
         severity = opens.severity
         if _carries_user_token(op):
@@ -104,9 +116,15 @@ def connection_in_loop(project: ProjectModel, config: Config) -> Iterator[Findin
 def unreleased_connection(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for function, ops in project.operations.items():
         released_in_finally = any(op.op == "db.release" and op.site.in_finally for op in ops)
+        returned = project.functions[function].returned_names
         for op in ops:
             site = op.site
             if op.op != "db.checkout" or site.as_context or site.returned or site.stored_globally:
+                continue
+            # Handed to the caller (returned, yielded, kept on `self` by a context manager).
+            if site.assigned_to is not None and (
+                site.assigned_to in returned or site.assigned_to.startswith("self.")
+            ):
                 continue
             if released_in_finally:
                 continue
@@ -139,14 +157,23 @@ def pool_size(op: Operation) -> int | None:
         return None
     total = 0
     for keyword, default in spec.pool_size:
+        passed = op.site.has_kwarg(keyword) or (
+            keyword in spec.params and spec.params.index(keyword) < len(op.site.args)
+        )
         value = spec.argument(op.site, keyword)
         if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+            if value.value < 0:
+                return UNBOUNDED
             total += value.value
-        elif value is None and not op.site.has_kwarg("**") and default is not None:
+        elif not passed and not op.site.has_kwarg("**") and default is not None:
             total += default
         else:
             return None
     return total
+
+
+NUMBER = re.compile(r"[0-9]+")
+UNBOUNDED = 10**9  # a negative size (SQLAlchemy's max_overflow=-1) means no limit
 
 
 def _pools(project: ProjectModel) -> Iterator[tuple[Operation, int]]:
@@ -170,7 +197,13 @@ def oversized_pool(project: ProjectModel, config: Config) -> Iterator[Finding]:
             if server is not None and op.op.startswith("db."):
                 related += (Related(server[1], server[2], f"Postgres max_connections = {server[0]}"),)
                 math += f" against Postgres max_connections = {server[0]}"
-        if size > config.max_pool_size:
+        if size >= UNBOUNDED:
+            message = (
+                f"`{op.site.text}` has no upper bound on its connections (a negative size): "
+                "under load it opens as many as there are concurrent requests, until Postgres "
+                "refuses them; set a finite max_overflow"
+            )
+        elif size > config.max_pool_size:
             server_limit = (
                 "Postgres typically allows 100 in total, shared by every instance and admin tool; "
                 "keep 20-50 per instance and put PgBouncer in front"
@@ -182,7 +215,13 @@ def oversized_pool(project: ProjectModel, config: Config) -> Iterator[Finding]:
                 f"`{op.site.text}` allows up to {size} connections per process, above "
                 f"max-pool-size ({config.max_pool_size}){math}: {server_limit}"
             )
-        elif workers and server and op.op.startswith("db.") and workers[0] * size > server[0] - 5:
+        elif (
+            workers
+            and server
+            and op.op.startswith("db.")
+            and project.transaction_pooler is None
+            and workers[0] * size > server[0] - 5
+        ):
             message = (
                 f"`{op.site.text}` allows up to {size} connections per process{math}: "
                 f"{workers[0]} x {size} = {workers[0] * size} exceeds what the server can give "
@@ -213,7 +252,7 @@ def _pgbouncer_problems(
     settings: dict[str, Setting], project: ProjectModel, config: Config
 ) -> Iterator[tuple[int, str, Severity | None]]:
     section = settings["pgbouncer.[pgbouncer]"].line
-    mode = settings.get("pgbouncer.pool_mode")
+    mode = settings.get("pgbouncer.pool_mode") or settings.get("pgbouncer.databases.pool_mode")
     if mode is None:
         yield (
             section,
@@ -226,7 +265,7 @@ def _pgbouncer_problems(
         yield mode.line, f"pool_mode = {mode.value}: {why}; use `pool_mode = transaction`", None
     low, high = config.pgbouncer_pool_size
     size = settings.get("pgbouncer.default_pool_size")
-    if size is not None and size.value.isdigit() and not low <= int(size.value) <= high:
+    if size is not None and NUMBER.fullmatch(size.value) and not low <= int(size.value) <= high:
         yield (
             size.line,
             f"default_pool_size = {size.value} is outside {low}-{high}: too few server connections "
@@ -244,7 +283,7 @@ def _pgbouncer_problems(
         )
     clients = settings.get("pgbouncer.max_client_conn")
     expected = _expected_clients(project)
-    limit = int(clients.value) if clients and clients.value.isdigit() else 100
+    limit = int(clients.value) if clients and NUMBER.fullmatch(clients.value) else 100
     if expected is not None and expected > limit:
         yield (
             clients.line if clients else section,
@@ -270,7 +309,12 @@ def pooler_incompatible_client(project: ProjectModel, config: Config) -> Iterato
     for op in project.all_operations():
         spec, site = op.spec, op.site
         path = project.path_of(op.function)
-        if spec is not None and spec.pooler_requires and not site.has_kwarg(spec.pooler_requires):
+        if (
+            spec is not None
+            and spec.pooler_requires
+            and not site.has_kwarg(spec.pooler_requires)
+            and not _direct_dsn(spec, site)
+        ):
             yield finding(
                 "SL106",
                 path,
@@ -313,6 +357,12 @@ def _django_server_side_cursors(project: ProjectModel, pooler: str) -> Iterator[
                     "`DISABLE_SERVER_SIDE_CURSORS: True`: `QuerySet.iterator()` opens a server-side "
                     "cursor that the next transaction, on another server connection, cannot find",
                 )
+
+
+def _direct_dsn(spec: ApiSpec, site: CallSite) -> bool:
+    """The connection string is a literal that does not go through a pooler."""
+    dsn = spec.argument(site, spec.params[0]) if spec.params else None
+    return isinstance(dsn, Const) and isinstance(dsn.value, str) and not has_pooler_marker(dsn.value)
 
 
 PREPARED_FIX = {

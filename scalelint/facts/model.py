@@ -130,11 +130,16 @@ class CallSite:
     args: tuple[Value | None, ...] = ()
     kwargs: tuple[tuple[str, Value | None], ...] = ()
     sql: tuple[SqlStatement, ...] = ()
-    stored_globally: bool = False
+    stored_in: str | None = None
     assigned_to: str | None = None
     as_context: bool = False
     in_finally: bool = False
     returned: bool = False
+
+    @property
+    def stored_globally(self) -> bool:
+        """The result is kept in something that outlives the call (see `stored_in`)."""
+        return self.stored_in is not None
 
     def kwarg(self, name: str) -> Value | None:
         for key, value in self.kwargs:
@@ -177,6 +182,7 @@ class FunctionFacts:
     params: tuple[Param, ...]
     calls: tuple[CallSite, ...]
     returns: tuple[Value, ...] = ()
+    returned_names: tuple[str, ...] = ()
     param_calls: tuple[CallSite, ...] = ()
 
     @property

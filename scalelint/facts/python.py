@@ -44,6 +44,7 @@ from scalelint.findings import Span
 # a fixed, small number of times: a retry loop, not a per-row loop.
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
+CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context"}
 
 Positions = AstPositions | MetadataPositions
 
@@ -58,6 +59,7 @@ class _Scope:
     calls: list[CallSite] = field(default_factory=list)
     loops: list[Loop] = field(default_factory=list)
     returns: list[Value] = field(default_factory=list)
+    returned_names: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -174,7 +176,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._enter_loop: dict[int, Loop] = {}
         self._escape_loop: set[int] = set()
         self._saved_loops: list[list[Loop]] = []
-        self._global_stores: set[int] = set()
+        self._global_stores: dict[int, str] = {}
         self._assigned_to: dict[int, str] = {}
         self._context_calls: set[int] = set()
         self._returned: set[int] = set()
@@ -402,6 +404,7 @@ class FactsVisitor(cst.CSTVisitor):
                 params=pending.params,
                 calls=tuple(scope.calls),
                 returns=tuple(scope.returns),
+                returned_names=tuple(sorted(scope.returned_names)),
                 param_calls=tuple(pending.param_calls),
             )
         )
@@ -416,6 +419,8 @@ class FactsVisitor(cst.CSTVisitor):
     def _note_return(self, node: cst.BaseExpression | None) -> None:
         if node is not None:
             self._returned.add(id(self._unwrap(node)))
+            if isinstance(node, cst.Name) and len(self.scopes) > 1:
+                self.scopes[-1].returned_names.add(node.value)
         value = self.value_of(node) if node is not None else None
         if value is not None and len(self.scopes) > 1:
             self.scopes[-1].returns.append(value)
@@ -442,32 +447,46 @@ class FactsVisitor(cst.CSTVisitor):
                     self.module_vars[name] = value
                 return
             if name in scope.global_names:
-                if value_node is not None:
-                    self._global_stores.add(id(value_node))
+                self._note_store(value_node, name)
                 return
             scope.env[name] = value
             return
-        if isinstance(target, cst.Attribute):
+        if isinstance(target, (cst.Attribute, cst.Subscript)):
             root = target.value
-            while isinstance(root, cst.Attribute):
+            while isinstance(root, (cst.Attribute, cst.Subscript)):
                 root = root.value
-            if isinstance(root, cst.Name) and root.value == "self":
-                if isinstance(target.value, cst.Name) and self.function_stack:
+            if not isinstance(root, cst.Name):
+                return
+            if root.value == "self":
+                if isinstance(target, cst.Attribute) and value_node is not None:
+                    self._assigned_to[id(value_node)] = f"self.{target.attr.value}"
+                if (
+                    isinstance(target, cst.Attribute)
+                    and isinstance(target.value, cst.Name)
+                    and self.function_stack
+                ):
                     owner = self.function_stack[-1].class_name
                     cls = next((c for c in self.class_stack if c.qualname == owner), None)
                     if cls is not None and value is not None:
                         cls.attributes[target.attr.value] = value
                 return
-            if (
-                isinstance(root, cst.Name)
-                and (root.value == "cls" or isinstance(self.lookup(root.value), (Imported, Global)))
-                and value_node is not None
-            ):
-                self._global_stores.add(id(value_node))
+            # A store into something that outlives the call: `cls._pool`, `app.state.db`,
+            # `_engines[tenant]`. Phase 2 knows which roots are per request (`flask.g`).
+            looked_up = self.lookup(root.value)
+            if root.value == "cls":
+                self._note_store(value_node, "cls")
+            elif isinstance(looked_up, Imported):
+                self._note_store(value_node, looked_up.dotted)
+            elif isinstance(looked_up, Global):
+                self._note_store(value_node, looked_up.name)
             return
         if isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self._bind(element.value, None, None)
+
+    def _note_store(self, value_node: cst.CSTNode | None, root: str) -> None:
+        if value_node is not None:
+            self._global_stores[id(value_node)] = root
 
     @staticmethod
     def _unwrap(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -504,15 +523,18 @@ class FactsVisitor(cst.CSTVisitor):
         self._bind(node.target, self.value_of(node.value), self._unwrap(node.value))
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
-        item = self._unwrap(node.item)
-        self._context_calls.add(id(item))
-        # `with closing(engine.connect()) as conn:` manages the inner call too.
-        if isinstance(item, cst.Call) and dotted_text(item.func).endswith("closing") and item.args:
-            self._context_calls.add(id(self._unwrap(item.args[0].value)))
+        self._context_calls.add(id(self._unwrap(node.item)))
         if node.asname is not None:
             self._bind(node.asname.name, self.value_of(node.item), None)
 
     # ---- loops -------------------------------------------------------------
+
+    def _constant_int(self, node: cst.BaseExpression) -> int | None:
+        """An integer literal, or a name bound to one at module level (`MAX_RETRIES`)."""
+        value = self.value_of(node)
+        if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+            return value.value
+        return None
 
     def _loop(self, kind: str, span: Span, iterable: cst.BaseExpression | None) -> Loop:
         return Loop(
@@ -520,7 +542,7 @@ class FactsVisitor(cst.CSTVisitor):
             line=span.line,
             iterable=self.value_of(iterable) if iterable is not None else None,
             iter_text=dotted_text(iterable) if iterable is not None else "",
-            bounded=iterable is not None and _is_small(iterable),
+            bounded=iterable is not None and _is_small(iterable, self._constant_int),
         )
 
     def visit_For(self, node: cst.For) -> None:
@@ -603,6 +625,10 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         span = self.positions.take(node)
+        # `closing(engine.connect())`, `stack.enter_context(pool.acquire())` manage the inner call.
+        name = node.func.attr.value if isinstance(node.func, cst.Attribute) else dotted_text(node.func)
+        if name in CONTEXT_WRAPPERS and node.args:
+            self._context_calls.add(id(self._unwrap(node.args[0].value)))
         callee = self.value_of(node.func) or Opaque(dotted_text(node.func))
         scope = self.scopes[-1]
         args: list[Value | None] = []
@@ -622,7 +648,7 @@ class FactsVisitor(cst.CSTVisitor):
             args=tuple(args),
             kwargs=tuple(kwargs),
             sql=self._sql_of_args(node),
-            stored_globally=id(node) in self._global_stores,
+            stored_in=self._global_stores.get(id(node)),
             assigned_to=self._assigned_to.get(id(node)),
             as_context=id(node) in self._context_calls,
             in_finally=self._finally_depth > 0,
@@ -658,20 +684,21 @@ def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
     return DictLiteral(frozenset(keys), frozenset(strings), line)
 
 
-def _is_small(node: cst.BaseExpression) -> bool:
-    """A literal collection, range(k) or a [:k] slice with k <= SMALL_LOOP."""
+def _is_small(node: cst.BaseExpression, constant: Callable[[cst.BaseExpression], int | None]) -> bool:
+    """A literal collection, range(k) or a [:k] slice with k <= SMALL_LOOP (k may be a constant)."""
     if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
         return len(node.elements) <= SMALL_LOOP
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
         if node.func.value == "range" and node.args:
-            bound = node.args[-1 if len(node.args) < 3 else 1].value
-            return isinstance(bound, cst.Integer) and bound.evaluated_value <= SMALL_LOOP
+            bound = constant(node.args[-1 if len(node.args) < 3 else 1].value)
+            return bound is not None and bound <= SMALL_LOOP
         if node.func.value in ("enumerate", "reversed", "sorted") and node.args:
-            return _is_small(node.args[0].value)
+            return _is_small(node.args[0].value, constant)
     if isinstance(node, cst.Subscript) and len(node.slice) == 1:
         index = node.slice[0].slice
-        if isinstance(index, cst.Slice) and isinstance(index.upper, cst.Integer):
-            return index.lower is None and index.upper.evaluated_value <= SMALL_LOOP
+        if isinstance(index, cst.Slice) and index.lower is None and index.upper is not None:
+            bound = constant(index.upper)
+            return bound is not None and bound <= SMALL_LOOP
     return False
 
 
