@@ -137,6 +137,8 @@ class RequestPath:
         if spec is None or spec.role != "route-register" or spec.view_arg is None:
             return []
         view = site.args[spec.view_arg] if len(site.args) > spec.view_arg else None
+        if view is None and spec.view_kwarg is not None:
+            view = site.kwarg(spec.view_kwarg)
         path = site.args[0] if site.args else None
         route = path.value if isinstance(path, Const) and isinstance(path.value, str) else None
         # `SomeView.as_view()`: its methods are found through its view base class.
@@ -163,7 +165,7 @@ class RequestPath:
             named = project.resolve(value, cls.module)
             if isinstance(named, ClassRef):
                 handlers += [
-                    Handler(target, spec.framework or "", None, None)
+                    Handler(target, f"{spec.framework or ''} serializer of `{cls.qualname}`", None, None)
                     for target in project.callees(named)
                     if not target.qualname.endswith(".__init__")
                 ]
@@ -186,6 +188,7 @@ class RequestPath:
         """Route prefix of each router/blueprint variable: its own plus where it is mounted."""
         own: dict[tuple[str, str], str] = {}
         mounted: dict[tuple[str, str], str] = {}
+        replaced: set[tuple[str, str]] = set()
         project = self.project
         for ref, fn in project.functions.items():
             for site in fn.calls:
@@ -196,11 +199,18 @@ class RequestPath:
                 text = prefix.value if isinstance(prefix, Const) and isinstance(prefix.value, str) else ""
                 if spec.role == "mount" and site.args:
                     target = self._identity(site.args[0], ref.module)
-                    if target is not None:
-                        mounted.setdefault(target, text)
+                    if target is not None and target not in mounted:
+                        mounted[target] = text
+                        if spec.replaces_prefix and prefix is not None:
+                            replaced.add(target)
                 elif site.assigned_to is not None and ref.qualname == MODULE_BODY:
                     own[(ref.module, site.assigned_to)] = text
-        return {key: mounted.get(key, "") + own.get(key, "") for key in {*own, *mounted}}
+        # FastAPI joins include_router's prefix and the router's; Flask's
+        # register_blueprint(url_prefix=...) replaces the blueprint's own.
+        return {
+            key: mounted.get(key, "") + ("" if key in replaced else own.get(key, ""))
+            for key in {*own, *mounted}
+        }
 
     def _prefix(self, receiver: Value | None, module: str) -> str:
         identity = self._identity(receiver, module)

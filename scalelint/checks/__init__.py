@@ -66,7 +66,7 @@ def reached_from(project: ProjectModel, function: FuncRef) -> str:
     handler, chain = project.request_path[function]
     if not chain:
         return ""
-    names = [handler.function.qualname, *(step.site.text.split("(")[0] for step in chain)]
+    names = [step.caller.qualname for step in chain] + [function.qualname]
     return f" (reached from {handler.label} → " + " → ".join(names) + ")"
 
 

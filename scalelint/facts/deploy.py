@@ -28,7 +28,9 @@ CONFIG_FILES = (
 )
 INI_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*$")
 SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-WORKERS = re.compile(r"(?:--workers[=\s]+|(?<![\w-])-w\s*|WEB_CONCURRENCY[\"']?\s*[=:]\s*[\"']?)(\d+)")
+# `--workers 8`, `-w 8`, `WEB_CONCURRENCY=8`, and the exec form `"--workers", "8"`.
+WORKERS = re.compile(r"(?:--workers|(?<![\w-])-w|WEB_CONCURRENCY)[\"']?(?:\s*[=:,]\s*|\s+)[\"']?(\d+)")
+DATABASE_POOL_MODE = re.compile(r"\bpool_mode\s*=\s*(\w+)")
 MAX_CONNECTIONS = re.compile(r"max_connections\s*=\s*[\"']?(\d+)")
 
 
@@ -63,6 +65,11 @@ def config_facts(path: str, text: str) -> FileFacts:
     settings: list[Setting] = []
     if name == "pgbouncer.ini":
         settings = _ini_settings(text, "pgbouncer", "pgbouncer")
+        # `[databases]` entries may set their own pool_mode.
+        for setting in _ini_settings(text, "pgbouncer.databases", "databases"):
+            match = DATABASE_POOL_MODE.search(setting.value)
+            if match:
+                settings.append(Setting("pgbouncer.databases.pool_mode", match.group(1), setting.line))
     elif name.startswith("postgresql"):
         settings = [s for s in _ini_settings(text, "postgres", None) if s.key == "postgres.max_connections"]
     else:

@@ -268,6 +268,10 @@ class FactsVisitor(cst.CSTVisitor):
             return Const(node.evaluated_value)
         if isinstance(node, cst.Float):
             return Const(node.evaluated_value)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+            inner = self.value_of(node.expression)
+            if isinstance(inner, Const) and isinstance(inner.value, (int, float)):
+                return Const(-inner.value)
         if isinstance(node, cst.Subscript):
             base = self.value_of(node.value)
             return None if base is None else Item(base)
