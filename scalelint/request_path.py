@@ -102,6 +102,10 @@ class RequestPath:
                     found.setdefault(method, f"a {spec.framework or 'background'} command")
         return found
 
+    def one_off(self, function: FuncRef) -> bool:
+        """Test code and migrations: they never run under production load."""
+        return self.background.get(function) in ("test code", "a migration")
+
     # ---- handlers -------------------------------------------------------------------
 
     @cached_property
@@ -231,12 +235,15 @@ class RequestPath:
             reached[ref] = (self.handlers[ref], ())
             queue.append(ref)
         edges = self.project.call_edges
+        request_scoped = self.project.knowledge.request_scoped
         while queue:
             current = queue.popleft()
             handler, chain = reached[current]
             for site, target in edges.get(current, ()):
                 if target in reached or target in self.memoized:
                     continue
+                if site.stored_in is not None and site.stored_in not in request_scoped:
+                    continue  # `_store = Store()` under `global`: built once, then reused
                 reached[target] = (handler, (*chain, ChainStep(current, site)))
                 queue.append(target)
         return reached

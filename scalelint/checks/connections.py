@@ -101,7 +101,7 @@ def connection_in_loop(project: ProjectModel, config: Config) -> Iterator[Findin
     for op in project.all_operations():
         opens = OPENS.get(op.op)
         loop = next((loop for loop in reversed(op.site.loops) if loop.per_item), None)
-        if opens is None or loop is None:
+        if opens is None or loop is None or project.routing.one_off(op.function):
             continue
         message = (
             f"`{op.site.text}` {opens.what} on every iteration of the loop over "
@@ -115,6 +115,8 @@ def connection_in_loop(project: ProjectModel, config: Config) -> Iterator[Findin
 @check("SL104")
 def unreleased_connection(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for function, ops in project.operations.items():
+        if project.routing.one_off(function):
+            continue
         released_in_finally = any(op.op == "db.release" and op.site.in_finally for op in ops)
         returned = project.functions[function].returned_names
         for op in ops:

@@ -13,7 +13,7 @@ from scalelint.project import ProjectModel
 @check("SL601")
 def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op in project.all_operations():
-        if op.op != "db.query":
+        if op.op != "db.query" or project.routing.one_off(op.function):
             continue
         loop = next((loop for loop in reversed(op.site.loops) if loop.per_item), None)
         if loop is None:
