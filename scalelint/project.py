@@ -400,13 +400,34 @@ class ProjectModel:
             found: list[tuple[CallSite, FuncRef]] = []
             for site in fn.calls:
                 found.extend((site, target) for target in self.callees(self.resolve(site.callee, ref.module)))
-            for site in fn.param_calls:
-                spec = self.spec_of(site.callee, ref.module)
+            for site, module in self._dependency_calls(ref, fn):
+                spec = self.spec_of(site.callee, module)
                 if spec is not None and spec.role == "dependency" and site.args:
-                    provider = self.resolve(site.args[0], ref.module)
+                    provider = self.resolve(site.args[0], module)
                     found.extend((site, target) for target in self.callees(provider))
             edges[ref] = tuple(found)
         return edges
+
+    def _dependency_calls(self, ref: FuncRef, fn: FunctionFacts) -> Iterator[tuple[CallSite, str]]:
+        """Calls made when `fn` is invoked by a framework: in its parameters and decorators,
+        and in module-level aliases its annotations name (`conn: Conn`)."""
+        for site in fn.param_calls:
+            yield site, ref.module
+        for param in fn.params:
+            alias = param.annotation
+            if isinstance(alias, (Global, Imported)):
+                found = self._definition(alias, ref.module)
+                if found is not None:
+                    module, name = found
+                    for site in self.modules[module].module_calls:
+                        if site.defines == name:
+                            yield site, module
+
+    def _definition(self, alias: Global | Imported, module: str) -> tuple[str, str] | None:
+        if isinstance(alias, Global):
+            return (module, alias.name)
+        owner, _, name = self.absolute(alias.dotted, module).rpartition(".")
+        return (owner, name) if owner in self.modules else None
 
     def callees(self, target: Ref | None) -> list[FuncRef]:
         if isinstance(target, FuncRef):

@@ -135,6 +135,7 @@ class CallSite:
     as_context: bool = False
     in_finally: bool = False
     returned: bool = False
+    defines: str | None = None
 
     @property
     def stored_globally(self) -> bool:

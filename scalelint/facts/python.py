@@ -183,6 +183,8 @@ class FactsVisitor(cst.CSTVisitor):
         self._param_roots: dict[int, _PendingFunction] = {}
         self._param_stack: list[_PendingFunction] = []
         self._finally_depth = 0
+        self._defining: dict[int, str] = {}
+        self._definition_stack: list[str] = []
         self._dict_lines: dict[int, int] = {}
         self._decorator_lines: dict[int, int] = {}
         self.sql_failures = 0
@@ -210,6 +212,8 @@ class FactsVisitor(cst.CSTVisitor):
             scope.loops = scope.loops[:-1]
         if key in self._param_roots:
             self._param_stack.append(self._param_roots[key])
+        if key in self._defining:
+            self._definition_stack.append(self._defining[key])
         if type(node) is cst.Finally:
             self._finally_depth += 1
         visit = _hook(type(self), "visit", type(node))
@@ -224,6 +228,8 @@ class FactsVisitor(cst.CSTVisitor):
             self._finally_depth -= 1
         if key in self._param_roots:
             self._param_stack.pop()
+        if key in self._defining:
+            self._definition_stack.pop()
         if key in self._escape_loop:
             self.scopes[-1].loops = self._saved_loops.pop()
         if key in self._enter_loop:
@@ -378,6 +384,9 @@ class FactsVisitor(cst.CSTVisitor):
             for root in (p.annotation, p.default):
                 if root is not None:
                     self._param_roots[id(root)] = pending
+        # ...and so are those in its decorators (`@app.get("/", dependencies=[Depends(auth)])`).
+        for decorator in node.decorators:
+            self._param_roots[id(decorator)] = pending
         pending.params = tuple(params)
         self.function_stack.append(pending)
         self._enter_function[id(node.body)] = pending
@@ -501,6 +510,10 @@ class FactsVisitor(cst.CSTVisitor):
         first = node.targets[0].target
         if len(node.targets) == 1 and isinstance(first, cst.Name):
             self._assigned_to[id(self._unwrap(node.value))] = first.value
+            if len(self.scopes) == 1 and not self.class_stack:
+                # `Conn = Annotated[Connection, Depends(get_conn)]`: calls inside a
+                # module-level definition are kept with the name they define.
+                self._defining[id(node.value)] = first.value
         for target in node.targets:
             self._bind(target.target, value, self._unwrap(node.value))
 
@@ -657,6 +670,7 @@ class FactsVisitor(cst.CSTVisitor):
             as_context=id(node) in self._context_calls,
             in_finally=self._finally_depth > 0,
             returned=id(node) in self._returned,
+            defines=self._definition_stack[-1] if self._definition_stack else None,
         )
         if self._param_stack:
             self._param_stack[-1].param_calls.append(site)
