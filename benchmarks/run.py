@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""scalelint's speed against its parse floor, measured as paired ratios.
+
+Usage: python benchmarks/run.py [--tier small|large] [--pairs 5] [--corpus DIR]
+
+Builds the pinned corpus with ../shared/bench/corpus.sh (if needed), then alternates
+the floor (`parse_floor.py --mode libcst`, one process) with scalelint runs and prints
+the median ratio of each pair, so machine noise hits both sides alike:
+
+  cold-1      scalelint --no-cache --jobs 1        / floor          target <= 2.0
+  cold-2      scalelint --no-cache --jobs 2        / cold-1         target <= 0.55
+  warm        scalelint (cache full, no change)    / cold-1         target <= 0.03
+  warm-1      scalelint (one file changed)         / cold-1         target <= 0.05 + that file
+  memory      peak RSS of a cold --jobs 1 run (MiB)                 target <= 300
+
+Wall times include interpreter start-up for scalelint; the floor script times only
+its parse loop, which favours the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "bench"
+
+
+def timed(command: list[str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def floor_seconds(targets: list[Path]) -> float:
+    out = subprocess.run(
+        [sys.executable, str(SHARED / "parse_floor.py"), "--mode", "libcst", *map(str, targets)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # "... t=5.64s ..." is the parse loop's own time.
+    return float(out.split(" t=")[1].split("s")[0])
+
+
+def scalelint(target: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "scalelint", "check", ".", "--format", "json", *options]
+
+
+def median_ratio(pairs: int, numerator, denominator) -> tuple[float, float, float]:
+    ratios, tops, bottoms = [], [], []
+    for _ in range(pairs):
+        bottom = denominator()
+        top = numerator()
+        ratios.append(top / bottom)
+        tops.append(top)
+        bottoms.append(bottom)
+    return statistics.median(ratios), statistics.median(tops), statistics.median(bottoms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tier", default="small", choices=["small", "large"])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, default=REPO / ".bench-corpus")
+    args = parser.parse_args()
+    subprocess.run(["bash", str(SHARED / "corpus.sh"), "--tier", args.tier, str(args.corpus)], check=True,
+                   stdout=subprocess.DEVNULL)
+    tier = args.corpus / args.tier
+    # The corpus is one project folder holding every package.
+    (tier / "scalelint.toml").write_text("")
+    targets = sorted(p for p in tier.iterdir() if p.is_dir())
+    lines = sum(1 for t in targets for f in t.rglob("*.py") for _ in f.open("rb"))
+    print(f"corpus: {args.tier} tier, {len(targets)} packages, {lines:,} lines of .py")
+
+    def cold(jobs: int) -> float:
+        return timed(scalelint(tier, "--no-cache", "--jobs", str(jobs)), cwd=tier)
+
+    rows = []
+    ratio, top, bottom = median_ratio(args.pairs, lambda: cold(1), lambda: floor_seconds(targets))
+    rows.append(("cold-1 / floor", ratio, f"{top:.2f}s vs {bottom:.2f}s", 2.0))
+    cold_1 = top
+    ratio, top, bottom = median_ratio(args.pairs, lambda: cold(2), lambda: cold(1))
+    rows.append(("cold-2 / cold-1", ratio, f"{top:.2f}s vs {bottom:.2f}s", 0.55))
+
+    subprocess.run([sys.executable, "-m", "scalelint", "clean", str(tier)], stdout=subprocess.DEVNULL, check=True)
+    timed(scalelint(tier, "--jobs", "2"), cwd=tier)  # fill the cache
+    warm = statistics.median(timed(scalelint(tier), cwd=tier) for _ in range(args.pairs))
+    rows.append(("warm / cold-1", warm / cold_1, f"{warm:.2f}s vs {cold_1:.2f}s", 0.03))
+
+    victim = next(iter(sorted(targets[0].rglob("*.py"))))
+    original = victim.read_bytes()
+    changed = []
+    try:
+        for index in range(args.pairs):
+            victim.write_bytes(original + f"\n# benchmark edit {index}\n".encode())
+            changed.append(timed(scalelint(tier), cwd=tier))
+    finally:
+        victim.write_bytes(original)
+    warm_1 = statistics.median(changed)
+    rows.append(("warm, 1 file changed / cold-1", warm_1 / cold_1, f"{warm_1:.2f}s", 0.05))
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cold(1)
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    rows.append(("peak memory, cold 1 process (MiB)", peak, "", 300))
+
+    print(f"{'measure':<36} {'value':>8}  {'target':>7}  detail")
+    for name, value, detail, target in rows:
+        mark = "ok" if value <= target else "OVER"
+        print(f"{name:<36} {value:8.3f}  {target:7}  {detail} {mark}")
+
+
+if __name__ == "__main__":
+    main()
