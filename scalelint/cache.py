@@ -14,6 +14,7 @@ import hashlib
 import pickle
 import sqlite3
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -28,8 +29,14 @@ CREATE TABLE IF NOT EXISTS facts (
     digest TEXT NOT NULL,
     salt TEXT NOT NULL,
     facts BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    fingerprint TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    result BLOB NOT NULL
 )
 """
+KEPT_RUNS = 8  # results of the last runs kept, for a re-run with nothing changed
 DEFAULT_DIRECTORY = ".scalelint_cache"
 
 
@@ -67,7 +74,7 @@ class FactsCache:
             if not ignore.exists():
                 ignore.write_text("# Created by scalelint.\n*\n", encoding="utf-8")
             self._db = sqlite3.connect(self.directory / "facts.sqlite", timeout=2)
-            self._db.execute(SCHEMA)
+            self._db.executescript(SCHEMA)
             self._db.execute("SELECT count(*) FROM facts").fetchone()
         except sqlite3.DatabaseError as error:
             self._reset(f"cache rebuilt ({error})")
@@ -82,7 +89,7 @@ class FactsCache:
         try:
             (self.directory / "facts.sqlite").unlink(missing_ok=True)
             self._db = sqlite3.connect(self.directory / "facts.sqlite", timeout=2)
-            self._db.execute(SCHEMA)
+            self._db.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as error:
             self.notes.append(f"cache disabled: {error}")
             self._db = None
@@ -127,6 +134,40 @@ class FactsCache:
     def put(self, path: str, mtime_ns: int, size: int, digest: str, facts: FileFacts) -> None:
         blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
         self._pending.append((path, mtime_ns, size, digest, self.salt, blob))
+
+    def run_result(self, fingerprint: str) -> object | None:
+        """What a run with exactly these inputs reported before, if it was kept."""
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT result FROM runs WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        except sqlite3.DatabaseError as error:
+            self._reset(f"cache rebuilt ({error})")
+            return None
+        if row is None:
+            return None
+        try:
+            result: object = pickle.loads(row[0])
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+        return result
+
+    def put_run_result(self, fingerprint: str, result: object) -> None:
+        if self._db is None:
+            return
+        blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (fingerprint, time.time(), blob)
+                )
+                self._db.execute(
+                    "DELETE FROM runs WHERE fingerprint NOT IN "
+                    "(SELECT fingerprint FROM runs ORDER BY created DESC LIMIT ?)",
+                    (KEPT_RUNS,),
+                )
+        except sqlite3.DatabaseError as error:
+            self.notes.append(f"run result not cached: {error}")
 
     def close(self) -> None:
         """Write what this run learned in one transaction."""

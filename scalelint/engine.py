@@ -20,7 +20,7 @@ from scalelint.facts.model import FileFacts, ParseError
 from scalelint.facts.suppressions import config_suppressions, is_suppressed, sql_suppressions
 from scalelint.files import Spec, discover, report_scope
 from scalelint.findings import Finding, Related
-from scalelint.knowledge import load_knowledge
+from scalelint.knowledge import Knowledge, load_knowledge
 from scalelint.project import ProjectModel
 from scalelint.rulebook import RULES_DIR, all_rules, checklist
 
@@ -232,8 +232,65 @@ def run(
         raise ConfigError(f"path not found: {missing[0]}")
     analysed = sorted(set(discover(config)) | set(reported))
     listed = [(path, path.relative_to(root).as_posix()) for path in analysed]
+    in_scope = {p.relative_to(root).as_posix() for p in reported}
+    knowledge = load_knowledge(RULES_DIR / "apis", config.apis)
     clock.lap("discover")
     cache = FactsCache(root / config.cache_dir, cache_salt(config.dialect)) if use_cache else None
+    try:
+        fingerprint = _fingerprint(listed, config, knowledge.digest, enabled, in_scope, cwd)
+        kept = cache.run_result(fingerprint) if cache is not None else None
+        if isinstance(kept, RunResult):
+            kept._lines.clear()
+            kept.debug = [note for note in kept.debug if not note.endswith("files from the cache")]
+            kept.debug.append("nothing changed since a kept run: its result is reused")
+            kept.timings = {**clock.laps, "reuse kept result": clock.lap("reuse kept result")}
+            return kept
+        result = _analyse(
+            listed, in_scope, config, knowledge, enabled, root, cwd, cache, jobs, progress, clock
+        )
+        if cache is not None:
+            cache.put_run_result(fingerprint, result)
+    finally:
+        if cache is not None:
+            cache.close()
+    result.timings = clock.laps
+    return result
+
+
+def _fingerprint(
+    listed: list[tuple[Path, str]],
+    config: Config,
+    knowledge_digest: str,
+    enabled: frozenset[str],
+    in_scope: set[str],
+    cwd: Path,
+) -> str:
+    """Everything a run's result depends on, as long as files keep their stats."""
+    parts = [repr(config), knowledge_digest, ",".join(sorted(enabled)), str(cwd), cache_salt(config.dialect)]
+    parts.extend(sorted(in_scope))
+    for path, relative in listed:
+        try:
+            st = path.stat()
+        except OSError:
+            parts.append(f"{relative}:missing")
+            continue
+        parts.append(f"{relative}:{st.st_mtime_ns}:{st.st_size}")
+    return content_digest("\n".join(parts).encode())
+
+
+def _analyse(
+    listed: list[tuple[Path, str]],
+    in_scope: set[str],
+    config: Config,
+    knowledge: Knowledge,
+    enabled: frozenset[str],
+    root: Path,
+    cwd: Path,
+    cache: FactsCache | None,
+    jobs: int,
+    progress: Progress | None,
+    clock: _Clock,
+) -> RunResult:
     facts, todo, stats = _cached_facts(listed, cache)
     clock.lap("cache read")
     warnings: list[str] = []
@@ -248,13 +305,9 @@ def run(
     debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
     debug.append(f"{len(listed) - len(todo)} of {len(listed)} files from the cache")
     if cache is not None:
-        cache.close()
         debug.extend(cache.notes)
-    clock.lap("cache write")
-    knowledge = load_knowledge(RULES_DIR / "apis", config.apis)
     project = ProjectModel(facts, knowledge, config.request_path)
     checks = load_checks()
-    in_scope = {p.relative_to(root).as_posix() for p in reported}
     ignores = [
         (pathspec.GitIgnoreSpec.from_lines([glob]), tuple(ids))
         for glob, ids in config.per_file_ignores.items()
@@ -267,9 +320,7 @@ def run(
             findings.append(_display(item, root, cwd))
     findings.sort(key=lambda f: f.sort_key)
     clock.lap("project and checks")
-    result = RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
-    result.timings = clock.laps
-    return result
+    return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
 
 
 class _Clock:
@@ -279,10 +330,11 @@ class _Clock:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
 
-    def lap(self, name: str) -> None:
+    def lap(self, name: str) -> float:
         now = time.perf_counter()
         self.laps[name] = now - self._last
         self._last = now
+        return self.laps[name]
 
 
 def _silenced(item: Finding, facts: FileFacts, ignores: list[tuple[Spec, tuple[str, ...]]]) -> bool:

@@ -24,6 +24,7 @@ def _found(result) -> list[tuple[str, int, str]]:
 def test_warm_run_reads_every_file_from_the_cache_and_finds_the_same(tmp_path: Path) -> None:
     make_project(tmp_path, {"main.py": HANDLER, "other.py": "x = 1\n"})
     cold = _run(tmp_path)
+    os.utime(tmp_path / "other.py", ns=(1, 1))  # a new stat: the kept run result is not reused
     warm = _run(tmp_path)
     assert _found(warm) == _found(cold) != []
     assert "2 of 2 files from the cache" in warm.debug
@@ -34,7 +35,7 @@ def test_changed_file_is_parsed_again_and_touched_file_is_not(tmp_path: Path) ->
     make_project(tmp_path, {"main.py": HANDLER, "other.py": "x = 1\n"})
     _run(tmp_path)
     other = tmp_path / "other.py"
-    os.utime(other, ns=(1, 1))  # same bytes, new mtime: found by content hash
+    os.utime(other, ns=(2, 2))  # same bytes, new mtime: found by content hash
     assert "2 of 2 files from the cache" in _run(tmp_path).debug
     (tmp_path / "main.py").write_text(HANDLER.replace('psycopg2.connect("dbname=app")', "None"))
     result = _run(tmp_path)
@@ -50,6 +51,7 @@ def test_corrupt_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     result = _run(tmp_path)
     assert _found(result) == _found(cold)
     assert any("cache rebuilt" in note for note in result.debug)
+    os.utime(tmp_path / "main.py", ns=(1, 1))
     assert "1 of 1 files from the cache" in _run(tmp_path).debug
 
 
@@ -85,3 +87,19 @@ def test_no_cache_flag_and_clean_command(tmp_path: Path, cli) -> None:
     result = cli("clean")
     assert result.exit_code == 0 and "removed" in result.output
     assert not (tmp_path / ".scalelint_cache").exists()
+
+
+def test_nothing_changed_reuses_the_kept_result_and_a_change_does_not(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER})
+    first = _run(tmp_path)
+    again = _run(tmp_path)
+    assert "nothing changed since a kept run: its result is reused" in again.debug
+    assert _found(again) == _found(first)
+    (tmp_path / "main.py").write_text(HANDLER + "\n# edited\n")
+    edited = _run(tmp_path)
+    assert not any("reused" in note for note in edited.debug)
+    assert _found(edited) == _found(first)
+    config = load_config(tmp_path)
+    config.ignore = ("SL601",)
+    narrowed = run([tmp_path], config, cwd=tmp_path, use_cache=True)
+    assert [rule for _, _, rule in _found(narrowed)] == ["SL101"]
