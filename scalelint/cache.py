@@ -15,6 +15,7 @@ import pickle
 import sqlite3
 import sys
 import time
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -49,7 +50,16 @@ def cache_salt(dialect: str) -> str:
         except metadata.PackageNotFoundError:
             versions.append(f"{package} ?")
     python = ".".join(map(str, sys.version_info[:2]))
-    return f"scalelint {__version__}|{'|'.join(versions)}|python {python}|dialect {dialect}"
+    code = f"scalelint {__version__} {_facts_code_digest()}"
+    return f"{code}|{'|'.join(versions)}|python {python}|dialect {dialect}"
+
+
+@cache
+def _facts_code_digest() -> str:
+    """The code that makes facts: a change to it (even without a release) invalidates them."""
+    folder = Path(__file__).parent / "facts"
+    sources = b"".join(path.read_bytes() for path in sorted(folder.glob("*.py")))
+    return content_digest(sources)[:12]
 
 
 def content_digest(data: bytes) -> str:

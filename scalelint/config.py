@@ -66,6 +66,7 @@ class Config:
     dialect: str = "postgres"
     respect_gitignore: bool = True
     cache_dir: str = ".scalelint_cache"
+    http_allow: tuple[str, ...] = ()
     max_pool_size: int = 50
     pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
@@ -164,6 +165,7 @@ FIELDS = {
     "dialect": ("dialect", _dialect),
     "respect-gitignore": ("respect_gitignore", _bool),
     "cache-dir": ("cache_dir", _string),
+    "http-allow": ("http_allow", _str_list),
     "max-pool-size": ("max_pool_size", _positive_int),
     "pgbouncer-pool-size": ("pgbouncer_pool_size", _size_range),
     "max-page-size": ("max_page_size", _positive_int),
@@ -204,7 +206,7 @@ def settings_table(path: Path) -> dict[str, Any] | None:
 
 def load_config(root: Path, explicit: Path | None = None) -> Config:
     """Config for a project root, from `explicit` or the first config file found there."""
-    config = Config(root=root)
+    config = Config(root=root.resolve())
     candidates = [explicit] if explicit is not None else [root / name for name in CONFIG_FILES]
     for path in candidates:
         if not path.is_file():

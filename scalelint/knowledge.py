@@ -25,7 +25,9 @@ from what a call returns), sql-arg, role, framework, view-arg, http-method,
 handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route prefix),
 pool-size (the keywords whose values add up to a pool's maximum size, with defaults),
 params (positional parameter names, so a value is found by keyword or position),
-pooler-requires (the keyword a client needs behind a transaction-mode pooler).
+pooler-requires (the keyword a client needs behind a transaction-mode pooler),
+property (reading the attribute, without a call, gives an object of that kind:
+`client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
 
 Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
@@ -66,6 +68,8 @@ SPEC_KEYS = {
     "replaces-prefix",
     "shares-pool",
     "view-kwarg",
+    "property",
+    "url-arg",
 }
 FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped"}
 # The type each spec key must have (checked on load, so a typo is one clear line).
@@ -86,6 +90,8 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "pooler-requires": str,
     "shares-pool": str,
     "view-kwarg": str,
+    "property": str,
+    "url-arg": (int, str),
 }
 
 
@@ -113,6 +119,8 @@ class ApiSpec:
     replaces_prefix: bool = False
     shares_pool: str | None = None
     view_kwarg: str | None = None
+    property: str | None = None
+    url_arg: int | str | None = None
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -215,6 +223,8 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         replaces_prefix=raw.get("replaces-prefix", False),
         shares_pool=raw.get("shares-pool"),
         view_kwarg=raw.get("view-kwarg"),
+        property=raw.get("property"),
+        url_arg=raw.get("url-arg"),
     )
 
 

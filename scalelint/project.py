@@ -104,6 +104,7 @@ class Operation:
     spec: ApiSpec | None
     sql: tuple[SqlStatement, ...]
     heuristic: bool = False
+    api: str = ""  # what was called: `requests.get`, `redis.client.set`
 
 
 @dataclass
@@ -298,11 +299,28 @@ class ProjectModel:
             found = self._class_member(base.cls, name)
         elif isinstance(base, KindRef):
             spec = self.knowledge.method(base.kind, name)
+            if spec is not None and spec.property is not None:
+                return KindRef(spec.property)
             if spec is not None:
                 return MethodRef(base.kind, name, spec)
+        elif isinstance(base, FuncRef):
+            # A decorated function is what its decorator makes of it: `@shared_task`
+            # gives `send_report.delay(...)`.
+            kind = self._decorated_kind(base)
+            spec = self.knowledge.method(kind, name) if kind else None
+            if kind is not None and spec is not None:
+                return MethodRef(kind, name, spec)
         if found is None and name in self.knowledge.attributes:
             return KindRef(self.knowledge.attributes[name])
         return found
+
+    def _decorated_kind(self, function: FuncRef) -> str | None:
+        fn = self.functions.get(function)
+        for decorator in fn.decorators if fn else ():
+            spec = self.spec_of(decorator.callee, function.module)
+            if spec is not None and spec.returns:
+                return spec.returns
+        return None
 
     def _call(self, callee: Ref | None) -> Ref | None:
         if isinstance(callee, ExtName):
@@ -350,16 +368,23 @@ class ProjectModel:
     def classify(self, site: CallSite, function: FuncRef) -> Operation | None:
         ref = self.resolve(site.callee, function.module)
         spec: ApiSpec | None = None
+        api = ""
         if isinstance(ref, ExtName):
             spec = self.knowledge.calls.get(ref.qualname)
+            api = ref.qualname
         elif isinstance(ref, MethodRef):
             spec = ref.spec
+            api = f"{ref.kind}.{ref.name}"
+        elif isinstance(ref, KindRef):
+            # Calling an object: `classifier(text)` on a transformers pipeline.
+            spec = self.knowledge.method(ref.kind, "__call__")
+            api = f"{ref.kind}.__call__"
         if spec is not None and spec.op:
             op = _refine(spec.op, site.sql)
             if op == "db.execute" and isinstance(spec.sql_arg, int) and len(site.args) > spec.sql_arg:
                 kind = self._kind_of(site.args[spec.sql_arg], function.module)
                 op = STATEMENT_KINDS.get(kind or "", op)
-            return Operation(op, site, function, spec, site.sql)
+            return Operation(op, site, function, spec, site.sql, api=api)
         if (
             ref is None
             and site.sql
@@ -440,6 +465,16 @@ class ProjectModel:
         if spec is not None:
             names += [n for n in methods if any(fnmatch(n, p) for p in spec.handler_methods)]
         return [methods[n] for n in dict.fromkeys(names) if n in methods and methods[n] in self.functions]
+
+    @cached_property
+    def imported_roots(self) -> frozenset[str]:
+        """Top-level packages the project imports (`celery`, `rq`, `supabase`)."""
+        return frozenset(
+            target.split(".")[0]
+            for facts in self.files.values()
+            for _, target in facts.imports
+            if target[:1] != "."
+        )
 
     # ---- deployment: worker counts, server limits, poolers ------------------------------
 

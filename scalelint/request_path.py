@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from functools import cached_property
@@ -222,28 +222,74 @@ class RequestPath:
 
     # ---- reachability ---------------------------------------------------------------
 
+    def _walk(
+        self, roots: list[tuple[FuncRef, Handler]], follow: Callable[[CallSite, FuncRef], bool]
+    ) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
+        """Breadth-first from the roots over call edges that `follow` accepts."""
+        reached: dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]] = {}
+        queue: deque[FuncRef] = deque()
+        for ref, handler in roots:
+            if ref not in reached:
+                reached[ref] = (handler, ())
+                queue.append(ref)
+        edges = self.project.call_edges
+        while queue:
+            current = queue.popleft()
+            handler, chain = reached[current]
+            for site, target in edges.get(current, ()):
+                if target in reached or target in self.memoized or not follow(site, target):
+                    continue
+                reached[target] = (handler, (*chain, ChainStep(current, site)))
+                queue.append(target)
+        return reached
+
+    @cached_property
+    def on_event_loop(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
+        """What runs on the event loop of an `async def` handler.
+
+        Sync functions it calls directly run on the loop too; a sync FastAPI dependency
+        runs in the thread pool, and `to_thread`/`sync_to_async` targets are not calls.
+        """
+        project = self.project
+        roots = [
+            (ref, handler)
+            for ref, handler in sorted(
+                self.handlers.items(), key=lambda item: (item[0].module, item[0].qualname)
+            )
+            # Flask runs an async view in its own event loop per request: nothing else waits.
+            if project.functions[ref].is_async and handler.framework != "flask"
+        ]
+
+        def follow(site: CallSite, target: FuncRef) -> bool:
+            if project.functions[target].is_async:
+                return True
+            spec = project.spec_of(site.callee, target.module)
+            return not (spec is not None and spec.role == "dependency") and not self._kept(site)
+
+        return self._walk(roots, follow)
+
+    @cached_property
+    def in_process_tasks(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
+        """What FastAPI's `BackgroundTasks.add_task` runs after the response, in the web worker."""
+        project = self.project
+        roots: list[tuple[FuncRef, Handler]] = []
+        for op in project.all_operations():
+            if op.op == "queue.inprocess" and op.site.args and op.function in self.reached:
+                target = project.resolve(op.site.args[0], op.function.module)
+                if isinstance(target, FuncRef) and target in project.functions:
+                    roots.append((target, Handler(target, "background task", None, None)))
+        return self._walk(roots, lambda site, target: not self._kept(site))
+
+    def _kept(self, site: CallSite) -> bool:
+        return site.stored_in is not None and site.stored_in not in self.project.knowledge.request_scoped
+
     @cached_property
     def reached(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
         """Functions run per request, each with its handler and the shortest chain to it.
 
         A task function called directly still runs inline, so the walk goes through
-        it; a memoized function runs once per process, so the walk stops there.
+        it; a memoized function runs once per process, so the walk stops there, and so
+        does a call whose result is kept in a global (`_store = Store()` under `global`).
         """
-        reached: dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]] = {}
-        queue: deque[FuncRef] = deque()
-        for ref in sorted(self.handlers, key=lambda r: (r.module, r.qualname)):
-            reached[ref] = (self.handlers[ref], ())
-            queue.append(ref)
-        edges = self.project.call_edges
-        request_scoped = self.project.knowledge.request_scoped
-        while queue:
-            current = queue.popleft()
-            handler, chain = reached[current]
-            for site, target in edges.get(current, ()):
-                if target in reached or target in self.memoized:
-                    continue
-                if site.stored_in is not None and site.stored_in not in request_scoped:
-                    continue  # `_store = Store()` under `global`: built once, then reused
-                reached[target] = (handler, (*chain, ChainStep(current, site)))
-                queue.append(target)
-        return reached
+        roots = sorted(self.handlers.items(), key=lambda item: (item[0].module, item[0].qualname))
+        return self._walk(roots, lambda site, target: not self._kept(site))

@@ -57,9 +57,10 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Const:
-    """A literal: str, int, float, bool or None."""
+    """A literal: str, int, float, bool or None; `origin` names the variable that held it."""
 
     value: str | int | float | bool | None
+    origin: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,8 @@ class CallSite:
     in_finally: bool = False
     returned: bool = False
     defines: str | None = None
+    awaited: bool = False
+    in_lambda: bool = False
 
     @property
     def stored_globally(self) -> bool:

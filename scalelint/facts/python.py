@@ -45,6 +45,9 @@ from scalelint.findings import Span
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
 CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context"}
+AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shield", "wait", "as_completed"}
+# Parameters of these types are plain data: their name tells more than their type.
+PLAIN_TYPES = {"str", "int", "float", "bool", "bytes", "dict", "list"}
 
 Positions = AstPositions | MetadataPositions
 
@@ -184,6 +187,8 @@ class FactsVisitor(cst.CSTVisitor):
         self._param_stack: list[_PendingFunction] = []
         self._finally_depth = 0
         self._defining: dict[int, str] = {}
+        self._awaited: set[int] = set()
+        self._lambda_depth = 0
         self._definition_stack: list[str] = []
         self._dict_lines: dict[int, int] = {}
         self._decorator_lines: dict[int, int] = {}
@@ -198,7 +203,10 @@ class FactsVisitor(cst.CSTVisitor):
             scope = _Scope(pending.qualname)
             for param in pending.params:
                 annotation = param.annotation
-                scope.env[param.name] = Instance(annotation) if annotation else Opaque(param.name)
+                if annotation is None or (isinstance(annotation, Global) and annotation.name in PLAIN_TYPES):
+                    scope.env[param.name] = Opaque(param.name)
+                else:
+                    scope.env[param.name] = Instance(annotation)
             if pending.class_name and pending.params:
                 first = pending.params[0].name
                 if first in ("self", "cls"):
@@ -216,6 +224,10 @@ class FactsVisitor(cst.CSTVisitor):
             self._definition_stack.append(self._defining[key])
         if type(node) is cst.Finally:
             self._finally_depth += 1
+        elif type(node) is cst.Lambda:
+            self._lambda_depth += 1
+        elif type(node) is cst.Await:
+            self._awaited.add(id(node.expression))
         visit = _hook(type(self), "visit", type(node))
         return visit is None or visit(self, node) is not False
 
@@ -226,6 +238,8 @@ class FactsVisitor(cst.CSTVisitor):
         key = id(original_node)
         if type(original_node) is cst.Finally:
             self._finally_depth -= 1
+        elif type(original_node) is cst.Lambda:
+            self._lambda_depth -= 1
         if key in self._param_roots:
             self._param_stack.pop()
         if key in self._defining:
@@ -244,13 +258,16 @@ class FactsVisitor(cst.CSTVisitor):
             if name in scope.global_names:
                 break
             if name in scope.env:
-                return scope.env[name]
+                found = scope.env[name]
+                if isinstance(found, Const) and found.origin is None:
+                    return Const(found.value, name)
+                return found
         if name in self.imports:
             return Imported(self.imports[name])
         if name in self.module_vars:
             value = self.module_vars[name]
             if isinstance(value, Const):
-                return value
+                return Const(value.value, name) if value.origin is None else value
         return Global(name)
 
     def value_of(self, node: cst.BaseExpression) -> Value | None:
@@ -539,6 +556,10 @@ class FactsVisitor(cst.CSTVisitor):
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         self._bind(node.target, self.value_of(node.value), self._unwrap(node.value))
 
+    def visit_With(self, node: cst.With) -> None:
+        if node.asynchronous is not None:
+            self._awaited.update(id(self._unwrap(item.item)) for item in node.items)
+
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self._context_calls.add(id(self._unwrap(node.item)))
         if node.asname is not None:
@@ -646,6 +667,9 @@ class FactsVisitor(cst.CSTVisitor):
         name = node.func.attr.value if isinstance(node.func, cst.Attribute) else dotted_text(node.func)
         if name in CONTEXT_WRAPPERS and node.args:
             self._context_calls.add(id(self._unwrap(node.args[0].value)))
+        if name in AWAITING_WRAPPERS:
+            # `gather(a(), b())`, `wait_for(a(), 5)`, `create_task(a())` await their coroutines.
+            self._awaited.update(id(self._unwrap(arg.value)) for arg in node.args if not arg.keyword)
         callee = self.value_of(node.func) or Opaque(dotted_text(node.func))
         scope = self.scopes[-1]
         args: list[Value | None] = []
@@ -671,6 +695,8 @@ class FactsVisitor(cst.CSTVisitor):
             in_finally=self._finally_depth > 0,
             returned=id(node) in self._returned,
             defines=self._definition_stack[-1] if self._definition_stack else None,
+            awaited=id(node) in self._awaited,
+            in_lambda=self._lambda_depth > 0,
         )
         if self._param_stack:
             self._param_stack[-1].param_calls.append(site)
