@@ -177,18 +177,25 @@ def waiting_on_queue(project: ProjectModel, config: Config) -> Iterator[Finding]
         if op.function not in project.request_path:
             continue
         polling = op.op == "queue.poll" and any(loop.kind == "while" for loop in op.site.loops)
-        if op.op != "queue.wait" and not polling:
+        if op.op not in ("queue.wait", "queue.consume") and not polling:
             continue
         # A status endpoint asks `ready()` first: its `get()` returns at once.
-        if any(other.op == "queue.check" for other in project.operations.get(op.function, ())):
+        if op.op == "queue.wait" and any(o.op == "queue.check" for o in project.operations[op.function]):
             continue
         handler, _ = project.request_path[op.function]
-        message = (
-            f"`{op.site.text}` waits for queued work in the request ({handler.label})"
-            + reached_from(project, op.function)
-            + ": the queue then only adds latency, and the worker is held as long as the job "
-            "takes; return an id now and let the client poll or be notified"
-        )
+        where = f"in the request ({handler.label})" + reached_from(project, op.function)
+        if op.op == "queue.consume":
+            message = (
+                f"`{op.site.text}` takes messages off the queue {where}: processing them is a "
+                "worker's job, and a request that does it waits for work it did not ask for; run "
+                "a worker process that reads the queue"
+            )
+        else:
+            message = (
+                f"`{op.site.text}` waits for queued work {where}: the queue then only adds latency, "
+                "and the worker is held as long as the job takes; return an id now and let the "
+                "client poll or be notified"
+            )
         yield finding(
             "SL505", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
         )
