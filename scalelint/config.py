@@ -67,6 +67,7 @@ class Config:
     respect_gitignore: bool = True
     cache_dir: str = ".scalelint_cache"
     http_allow: tuple[str, ...] = ()
+    unbounded_scope: str = "request"
     max_pool_size: int = 50
     pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
@@ -109,6 +110,12 @@ def _string(key: str, value: Any, source: Path) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{source}: '{key}' must be a non-empty string")
     return value
+
+
+def _scope(key: str, value: Any, source: Path) -> str:
+    if value not in ("request", "all"):
+        raise ConfigError(f'{source}: \'{key}\' must be "request" or "all"')
+    return str(value)
 
 
 def _dialect(key: str, value: Any, source: Path) -> str:
@@ -166,6 +173,7 @@ FIELDS = {
     "respect-gitignore": ("respect_gitignore", _bool),
     "cache-dir": ("cache_dir", _string),
     "http-allow": ("http_allow", _str_list),
+    "unbounded-scope": ("unbounded_scope", _scope),
     "max-pool-size": ("max_pool_size", _positive_int),
     "pgbouncer-pool-size": ("pgbouncer_pool_size", _size_range),
     "max-page-size": ("max_page_size", _positive_int),

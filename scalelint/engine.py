@@ -78,12 +78,18 @@ def enabled_rules(config: Config) -> frozenset[str]:
     def matches(rule: str, selectors: Iterable[str]) -> bool:
         return any(s.upper() == "ALL" or rule.startswith(s.upper()) for s in selectors)
 
+    def selected(rule: str) -> bool:
+        # A rule that is off by default (`default = false` on its page) is only
+        # turned on by its own id, not by a prefix.
+        chosen = (*config.select, *config.extend_select)
+        if all_rules()[rule].default_enabled:
+            return matches(rule, chosen)
+        return any(s.upper() == rule for s in chosen)
+
     return frozenset(
         rule
         for rule in all_rules()
-        if rule in implemented
-        and matches(rule, (*config.select, *config.extend_select))
-        and not matches(rule, config.ignore)
+        if rule in implemented and selected(rule) and not matches(rule, config.ignore)
     )
 
 

@@ -20,6 +20,9 @@ A file has up to four tables:
     [request-scoped]        # objects that live for one request: storing a client there
     names = ["flask.g"]     # does not make it a singleton
 
+    [row-bounds]            # methods in a query's chain (or consuming its result) that
+    names = ["limit"]       # cap the rows it returns
+
 A spec's keys: op, returns, instance (kind of an annotated instance when it differs
 from what a call returns), sql-arg, role, framework, view-arg, http-method,
 handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route prefix),
@@ -71,7 +74,7 @@ SPEC_KEYS = {
     "property",
     "url-arg",
 }
-FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped"}
+FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped", "row-bounds"}
 # The type each spec key must have (checked on load, so a typo is one clear line).
 SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "op": str,
@@ -140,6 +143,7 @@ class Knowledge:
     attributes: dict[str, str] = field(default_factory=dict)
     sql_methods: set[str] = field(default_factory=set)
     request_scoped: set[str] = field(default_factory=set)
+    row_bounds: set[str] = field(default_factory=set)
     digest: str = ""
 
     def method(self, kind: str, name: str) -> ApiSpec | None:
@@ -172,6 +176,7 @@ class Knowledge:
             self.attributes[name] = kind
         self.sql_methods.update(_names(data, "sql-methods", path))
         self.request_scoped.update(_names(data, "request-scoped", path))
+        self.row_bounds.update(_names(data, "row-bounds", path))
 
 
 def _names(data: dict[str, Any], key: str, path: Path) -> list[str]:

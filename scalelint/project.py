@@ -30,6 +30,7 @@ from scalelint.facts.model import (
     Item,
     Opaque,
     Setting,
+    Slice,
     SqlStatement,
     Value,
 )
@@ -231,6 +232,9 @@ class ProjectModel:
             return self._call(self.resolve(value.callee, module))
         if isinstance(value, Instance):
             return self._instance(self.resolve(value.of, module))
+        if isinstance(value, Slice):
+            # `qs[:20]` is still a queryset (with a LIMIT); a sliced list is still a list.
+            return self.resolve(value.of, module)
         if isinstance(value, Item):
             base = self.resolve(value.of, module)
             if isinstance(base, (ClassRef, ExtName)) and isinstance(value.of, (Global, Imported, Attr)):
@@ -595,6 +599,51 @@ def _strings(facts: FileFacts) -> Iterator[str]:
     for value in values:
         if isinstance(value, Const) and isinstance(value.value, str):
             yield value.value
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One step of a method chain: `.filter(pk=...)`, `[:20]`."""
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    args: int = 0
+    first_text: str | None = None
+
+
+def method_chain(value: Value | None) -> list[Link]:
+    """The calls and slices that built a value, innermost first:
+    `session.query(User).filter(...).limit(10)` -> query, filter, limit."""
+    links: list[Link] = []
+    while value is not None:
+        if isinstance(value, CallResult):
+            if isinstance(value.callee, Attr):
+                links.append(Link(value.callee.attr, value.keywords, value.args, value.first_text))
+                value = value.callee.base
+                continue
+            links.append(Link(_name_of(value.callee), value.keywords, value.args))
+            value = None
+        elif isinstance(value, Slice):
+            links.append(Link("[:]" if value.upper is not None else "[a:]"))
+            value = value.of
+        elif isinstance(value, Item):
+            links.append(Link("[]"))
+            value = value.of
+        elif isinstance(value, Attr):
+            links.append(Link(value.attr))
+            value = value.base
+        else:
+            value = None
+    links.reverse()
+    return links
+
+
+def _name_of(value: Value) -> str:
+    if isinstance(value, Imported):
+        return value.dotted.rsplit(".", 1)[-1]
+    if isinstance(value, Global):
+        return value.name
+    return ""
 
 
 def _refine(op: str, statements: tuple[SqlStatement, ...]) -> str:

@@ -49,6 +49,7 @@ class RuleMeta:
     summary: str
     body: str
     status: str = "stable"
+    default_enabled: bool = True
 
     @property
     def page_path(self) -> Path:
@@ -93,6 +94,7 @@ def parse_page(text: str, source: str) -> RuleMeta:
         summary=meta["summary"],
         body=match.group(2),
         status=meta.get("status", "stable"),
+        default_enabled=meta.get("default", True),
     )
 
 

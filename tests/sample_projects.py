@@ -15,9 +15,9 @@ app = FastAPI()
 def list_contacts():
     conn = psycopg2.connect("dbname=app")
     cur = conn.cursor()
-    cur.execute("SELECT id FROM contacts")
+    cur.execute("SELECT id FROM contacts LIMIT 50")
     for (cid,) in cur.fetchall():
-        cur.execute("SELECT * FROM notes WHERE contact_id = %s", (cid,))
+        cur.execute("SELECT * FROM notes WHERE contact_id = %s LIMIT 20", (cid,))
     return []
 """
 SL101_AT = (7, 12)

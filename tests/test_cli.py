@@ -32,9 +32,9 @@ import psycopg2
 def export_notes():
     conn = psycopg2.connect("dbname=app")
     cur = conn.cursor()
-    cur.execute("SELECT id FROM contacts")
+    cur.execute("SELECT id FROM contacts LIMIT 50")
     for (cid,) in cur.fetchall():
-        cur.execute("SELECT * FROM notes WHERE contact_id = %s", (cid,))
+        cur.execute("SELECT * FROM notes WHERE contact_id = %s LIMIT 20", (cid,))
 """
 
 

@@ -36,9 +36,9 @@ router = APIRouter()
 def list_orders():
     conn = get_conn()
     cur = conn.cursor()
-    cur.execute("SELECT id FROM orders")
+    cur.execute("SELECT id FROM orders LIMIT 50")
     for (oid,) in cur.fetchall():
-        cur.execute("SELECT * FROM items WHERE order_id = %s", (oid,))
+        cur.execute("SELECT * FROM items WHERE order_id = %s LIMIT 20", (oid,))
     return []
 
 

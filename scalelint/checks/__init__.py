@@ -67,11 +67,13 @@ def reached_from(project: ProjectModel, function: FuncRef) -> str:
     if not chain:
         return ""
     names = [step.caller.qualname for step in chain] + [function.qualname]
+    if f"`{names[0]}`" in handler.label:
+        names = names[1:]  # a view label already names its method
     return f" (reached from {handler.label} → " + " → ".join(names) + ")"
 
 
 def load_checks() -> dict[str, CheckFunction]:
     """Import every family module so that its checks register themselves."""
-    from scalelint.checks import connections, parse_errors, query_budget, sync_work  # noqa: F401
+    from scalelint.checks import connections, pagination, parse_errors, query_budget, sync_work  # noqa: F401
 
     return CHECKS

@@ -36,9 +36,13 @@ class Attr:
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
-    """What calling `callee` returns."""
+    """What calling `callee` returns; `keywords` are the names of its keyword arguments
+    (`filter(pk=...)`), `args` how many positional ones it had."""
 
     callee: Value
+    keywords: tuple[str, ...] = ()
+    args: int = 0
+    first_text: str | None = None  # the first positional argument, when a string literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,15 @@ class Instance:
     """An instance of the type `of` (a parameter annotation, `self`)."""
 
     of: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """`of[a:b]`: a bounded part of a sequence or query when `upper` is set."""
+
+    of: Value
+    upper: Value | None
+    lower: Value | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +95,7 @@ class Opaque:
     text: str
 
 
-Value = Imported | Global | Attr | CallResult | Instance | Item | Const | DictLiteral | Opaque
+Value = Imported | Global | Attr | CallResult | Instance | Item | Slice | Const | DictLiteral | Opaque
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,11 @@ class SqlStatement:
     is_aggregate: bool = False
     text: str = ""
     session_effects: tuple[str, ...] = ()
+    has_offset: bool = False
+    limit_is_param: bool = False
+    offset_is_param: bool = False
+    eq_columns: tuple[str, ...] = ()
+    is_exists: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +157,7 @@ class CallSite:
     defines: str | None = None
     awaited: bool = False
     in_lambda: bool = False
+    consumed_by: str | None = None
 
     @property
     def stored_globally(self) -> bool:

@@ -32,6 +32,7 @@ from scalelint.facts.model import (
     Opaque,
     Param,
     ParseError,
+    Slice,
     SqlStatement,
     Value,
 )
@@ -188,6 +189,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._finally_depth = 0
         self._defining: dict[int, str] = {}
         self._awaited: set[int] = set()
+        self._consumers: dict[int, str] = {}
         self._lambda_depth = 0
         self._definition_stack: list[str] = []
         self._dict_lines: dict[int, int] = {}
@@ -284,7 +286,12 @@ class FactsVisitor(cst.CSTVisitor):
             return Attr(base, node.attr.value)
         if isinstance(node, cst.Call):
             callee = self.value_of(node.func)
-            return None if callee is None else CallResult(callee)
+            if callee is None:
+                return None
+            keywords = tuple(a.keyword.value for a in node.args if a.keyword is not None)
+            positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            first = _string_text(positional[0]) if positional else None
+            return CallResult(callee, keywords, len(positional), first)
         if isinstance(node, cst.Await):
             return self.value_of(node.expression)
         if isinstance(node, cst.Integer):
@@ -297,7 +304,14 @@ class FactsVisitor(cst.CSTVisitor):
                 return Const(-inner.value)
         if isinstance(node, cst.Subscript):
             base = self.value_of(node.value)
-            return None if base is None else Item(base)
+            if base is None:
+                return None
+            index = node.slice[0].slice if len(node.slice) == 1 else None
+            if isinstance(index, cst.Slice):
+                upper = self.value_of(index.upper) if index.upper is not None else None
+                lower = self.value_of(index.lower) if index.lower is not None else None
+                return Slice(base, upper, lower)
+            return Item(base)
         text = _string_text(node)
         if text is not None:
             return Const(text)
@@ -663,6 +677,10 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         span = self.positions.take(node)
+        if isinstance(node.func, cst.Attribute):
+            inner = self._unwrap(node.func.value)
+            if isinstance(inner, cst.Call):
+                self._consumers[id(inner)] = node.func.attr.value
         # `closing(engine.connect())`, `stack.enter_context(pool.acquire())` manage the inner call.
         name = node.func.attr.value if isinstance(node.func, cst.Attribute) else dotted_text(node.func)
         if name in CONTEXT_WRAPPERS and node.args:
@@ -696,6 +714,7 @@ class FactsVisitor(cst.CSTVisitor):
             returned=id(node) in self._returned,
             defines=self._definition_stack[-1] if self._definition_stack else None,
             awaited=id(node) in self._awaited,
+            consumed_by=self._consumers.get(id(node)),
             in_lambda=self._lambda_depth > 0,
         )
         if self._param_stack:

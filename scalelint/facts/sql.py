@@ -92,8 +92,24 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
     order: tuple[str, ...] = ()
     has_limit = False
     aggregate = False
+    paging: dict[str, bool] = {}
+    eq_columns: tuple[str, ...] = ()
+    is_exists = False
     if kind == "select":
-        has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
+        limit = tree.args.get("limit") or tree.args.get("fetch")
+        offset = tree.args.get("offset")
+        has_limit = bool(limit)
+        paging = {
+            "has_offset": bool(offset),
+            "limit_is_param": _is_parameter(limit),
+            "offset_is_param": _is_parameter(offset),
+        }
+        eq_columns = _equality_columns(tree.args.get("where"))
+        is_exists = (
+            isinstance(tree, exp.Select)
+            and bool(tree.expressions)
+            and all(isinstance(e.unalias(), exp.Exists) for e in tree.expressions)
+        )
         wheres = [w for w in tree.find_all(exp.Where)]
         joins = [j.args.get("on") for j in tree.find_all(exp.Join)]
         filters = tuple(dict.fromkeys(c for node in [*wheres, *joins] for c in _columns_under(node)))
@@ -114,7 +130,41 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         is_aggregate=aggregate,
         text=text.strip()[:500],
         session_effects=session_effects(text),
+        eq_columns=eq_columns,
+        is_exists=is_exists,
+        **paging,
     )
+
+
+def _is_parameter(node: exp.Expression | None) -> bool:
+    """LIMIT/OFFSET given as a placeholder or an f-string hole: the caller decides."""
+    if node is None:
+        return False
+    value = node.args.get("expression") or node.this if isinstance(node, (exp.Limit, exp.Offset)) else node
+    if value is None:
+        return False
+    return isinstance(value, (exp.Parameter, exp.Placeholder)) or (
+        isinstance(value, exp.Column) and value.name.startswith("__scalelint")
+    )
+
+
+def _equality_columns(where: exp.Expression | None) -> tuple[str, ...]:
+    """Columns pinned by `col = value` in the top-level AND of a WHERE."""
+    if where is None:
+        return ()
+    found: list[str] = []
+    pending = [where.this if isinstance(where, exp.Where) else where]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, exp.And):
+            pending.extend([node.left, node.right])
+        elif isinstance(node, exp.Paren):
+            pending.append(node.this)
+        elif isinstance(node, exp.EQ):
+            for side, other in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(side, exp.Column) and not isinstance(other, exp.Column):
+                    found.append(_column_name(side))
+    return tuple(dict.fromkeys(found))
 
 
 @lru_cache(maxsize=4096)
@@ -176,6 +226,11 @@ def analyse_file(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[list[SqlSta
                 is_aggregate=s.is_aggregate,
                 text=s.text,
                 session_effects=s.session_effects,
+                has_offset=s.has_offset,
+                limit_is_param=s.limit_is_param,
+                offset_is_param=s.offset_is_param,
+                eq_columns=s.eq_columns,
+                is_exists=s.is_exists,
             )
             for s in parsed
         )

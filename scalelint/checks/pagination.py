@@ -1,0 +1,196 @@
+"""SL4 pagination: queries on the request path that can return every row, or pages
+that are not stable.
+
+A query is bounded by a LIMIT/FETCH, a row-capping method in its chain or on its
+result (`rows-bounds` in rules/apis/pagination.toml: `.limit()`, `[:20]`, `.first()`,
+`fetchone()`), an aggregate without GROUP BY, EXISTS, or equality on the primary key
+(`id`/`pk` until the schema model knows better).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from scalelint.checks import check, finding, reached_from, request_chain
+from scalelint.config import Config
+from scalelint.facts.model import Attr, SqlStatement
+from scalelint.findings import Finding, Severity
+from scalelint.project import Link, Operation, ProjectModel, method_chain
+
+KEY_COLUMNS = {"id", "pk"}
+KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A query an operation runs, as far as its bounds are concerned."""
+
+    library: str  # sql | sqlalchemy | django | supabase
+    chain: list[Link]
+    statement: SqlStatement | None = None
+
+
+def _query(project: ProjectModel, op: Operation) -> Query | None:
+    """The query behind a `db.query` operation, or None when it reads no row set."""
+    api = op.api
+    site = op.site
+    receiver = site.callee.base if isinstance(site.callee, Attr) else None
+    if op.sql:
+        selects = [s for s in op.sql if s.kind == "select"]
+        return Query("sql", [], selects[0]) if selects else None
+    if api.startswith("sqlalchemy.session.") or api.startswith("sqlalchemy.connection."):
+        statement = site.args[0] if site.args else None
+        if project.resolve(statement, op.function.module) is None:
+            return None
+        chain = method_chain(statement)
+        if not chain or chain[0].name != "select":
+            return None
+        return Query("sqlalchemy", chain)
+    if api in ("sqlalchemy.query.all", "sqlalchemy.query.__iter__"):
+        return Query("sqlalchemy", method_chain(receiver))
+    if api.startswith("django.") and api.endswith(".__iter__"):
+        return Query("django", method_chain(receiver))
+    if api == "supabase.query.execute":
+        return Query("supabase", method_chain(receiver))
+    return None
+
+
+def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
+    bounds = project.knowledge.row_bounds
+    if op.site.consumed_by in bounds or op.api.rsplit(".", 1)[-1] in bounds:
+        return True
+    if _read_one_row_later(project, op):
+        return True
+    statement = query.statement
+    if statement is not None:
+        return (
+            statement.has_limit
+            or statement.is_aggregate
+            or statement.is_exists
+            or any(c.rsplit(".", 1)[-1] in KEY_COLUMNS for c in statement.eq_columns)
+        )
+    for link in query.chain:
+        if link.name in bounds or KEY_KEYWORDS & set(link.keywords):
+            return True
+        if link.name in ("eq", "filter_by") and (link.first_text or "") in KEY_COLUMNS:
+            return True
+    return False
+
+
+def _read_one_row_later(project: ProjectModel, op: Operation) -> bool:
+    """`cur.execute(sql)` followed by `cur.fetchone()` on the same cursor."""
+    if not isinstance(op.site.callee, Attr):
+        return False
+    receiver = op.site.callee.base
+    fn = project.functions[op.function]
+    return any(
+        isinstance(site.callee, Attr)
+        and site.callee.base == receiver
+        and site.callee.attr in project.knowledge.row_bounds
+        for site in fn.calls
+    )
+
+
+FIX = {
+    "sql": "add `ORDER BY ... LIMIT %s OFFSET %s` (or keyset `WHERE id > %s`) with a capped page size",
+    "sqlalchemy": "add `.order_by(...).limit(size).offset(...)` with a capped size",
+    "django": "slice the queryset (`qs.order_by(...)[start:end]`) or use `Paginator`/DRF pagination",
+    "supabase": "add `.order(...).range(start, end)` (or `.limit(n)`)",
+}
+
+
+@check("SL401")
+def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        if op.op != "db.query":
+            continue
+        on_request_path = op.function in project.request_path
+        if not on_request_path and (config.unbounded_scope != "all" or project.routing.one_off(op.function)):
+            continue
+        query = _query(project, op)
+        if query is None or _bounded(project, op, query):
+            continue
+        where = "here"
+        if on_request_path:
+            handler, _ = project.request_path[op.function]
+            where = f"on every request to {handler.label}" + reached_from(project, op.function)
+        if query.library == "supabase":
+            message = (
+                f"`{op.site.text}` reads a table with no limit {where}: PostgREST silently truncates "
+                "it at the project's max-rows cap (1,000 by default), so the page is wrong once the "
+                "table grows, and it still moves up to max-rows rows per request; " + FIX["supabase"]
+            )
+        else:
+            message = (
+                f"`{op.site.text}` can return every row of its table {where}: it gets slower and "
+                "heavier with every row added (100K rows is seconds and megabytes per request); "
+                + FIX[query.library]
+            )
+        related = request_chain(project, op.function) if on_request_path else ()
+        yield finding(
+            "SL401",
+            project.path_of(op.function),
+            op.site.span,
+            message,
+            related,
+            None if on_request_path else Severity.WARNING,
+        )
+
+
+def _pages(query: Query) -> tuple[bool, bool, bool]:
+    """(takes a page, has an order, offset from a parameter) for a query."""
+    statement = query.statement
+    if statement is not None:
+        return (
+            statement.has_limit and (statement.has_offset or statement.limit_is_param),
+            bool(statement.order_columns),
+            statement.offset_is_param,
+        )
+    names = {link.name for link in query.chain}
+    paged = bool(names & {"offset", "range", "[:]", "[a:]"}) or ("limit" in names and "offset" in names)
+    ordered = bool(names & {"order_by", "order"})
+    return paged, ordered, "offset" in names
+
+
+@check("SL403")
+def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        if op.op != "db.query" or op.function not in project.request_path:
+            continue
+        query = _query(project, op)
+        if query is None or query.library == "django":
+            continue  # a Django model's Meta.ordering is not in the facts yet
+        paged, ordered, _ = _pages(query)
+        if not paged or ordered:
+            continue
+        message = (
+            f"`{op.site.text}` takes a page without ORDER BY: the database may return rows in any "
+            "order, so rows repeat or go missing between pages as the table changes; order by a "
+            "unique key (`ORDER BY created_at DESC, id DESC`)"
+        )
+        yield finding(
+            "SL403", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
+        )
+
+
+@check("SL404")
+def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        if op.op != "db.query" or op.function not in project.request_path:
+            continue
+        query = _query(project, op)
+        if query is None:
+            continue
+        paged, _, offset_from_caller = _pages(query)
+        if not (paged and offset_from_caller):
+            continue
+        message = (
+            f"`{op.site.text}` pages with an OFFSET the client chooses: the database still reads "
+            "and throws away every skipped row, so page 5,000 costs 5,000 pages; for deep lists "
+            "use keyset pagination (`WHERE (created_at, id) < (%s, %s) ORDER BY created_at DESC, "
+            "id DESC LIMIT %s`)"
+        )
+        yield finding(
+            "SL404", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
+        )
