@@ -116,7 +116,6 @@ class ProjectModel:
     knowledge: Knowledge
     settings: RequestPathSettings = field(default_factory=RequestPathSettings)
     modules: dict[str, FileFacts] = field(default_factory=dict)
-    module_path: dict[str, str] = field(default_factory=dict)
     functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
@@ -176,15 +175,11 @@ class ProjectModel:
             chosen = paths if len(paths) == 1 else exact
             if len(chosen) == 1:
                 self.modules[name] = python[chosen[0]]
-                self.module_path.setdefault(name, chosen[0])
         self._canonical: dict[str, str] = {}
         for name, facts in self.modules.items():
             current = self._canonical.get(facts.path)
             if current is None or len(name) < len(current):
                 self._canonical[facts.path] = name
-
-    def module_of(self, path: str) -> str | None:
-        return self._canonical.get(path)
 
     def path_of(self, ref: FuncRef | ClassRef) -> str:
         return self.modules[ref.module].path
@@ -609,6 +604,7 @@ class Link:
     keywords: tuple[str, ...] = ()
     args: int = 0
     first_text: str | None = None
+    literal: bool = False
 
 
 def method_chain(value: Value | None) -> list[Link]:
@@ -618,7 +614,9 @@ def method_chain(value: Value | None) -> list[Link]:
     while value is not None:
         if isinstance(value, CallResult):
             if isinstance(value.callee, Attr):
-                links.append(Link(value.callee.attr, value.keywords, value.args, value.first_text))
+                links.append(
+                    Link(value.callee.attr, value.keywords, value.args, value.first_text, value.literal)
+                )
                 value = value.callee.base
                 continue
             links.append(Link(_name_of(value.callee), value.keywords, value.args))

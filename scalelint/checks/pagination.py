@@ -148,9 +148,13 @@ def _pages(query: Query) -> tuple[bool, bool, bool]:
             statement.offset_is_param,
         )
     names = {link.name for link in query.chain}
-    paged = bool(names & {"offset", "range", "[:]", "[a:]"}) or ("limit" in names and "offset" in names)
+    # A page: an offset or range, or a limit the caller sets (`.limit(size)`).
+    paged = bool(names & {"offset", "range", "[:]", "[a:]"}) or any(
+        link.name == "limit" and not link.literal for link in query.chain
+    )
     ordered = bool(names & {"order_by", "order"})
-    return paged, ordered, "offset" in names
+    offset_from_caller = any(link.name == "offset" and not link.literal for link in query.chain)
+    return paged, ordered, offset_from_caller
 
 
 @check("SL403")

@@ -43,6 +43,7 @@ class CallResult:
     keywords: tuple[str, ...] = ()
     args: int = 0
     first_text: str | None = None  # the first positional argument, when a string literal
+    literal: bool = False  # every positional argument is a literal (`.offset(0)`)
 
 
 @dataclass(frozen=True, slots=True)

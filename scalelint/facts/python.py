@@ -291,7 +291,10 @@ class FactsVisitor(cst.CSTVisitor):
             keywords = tuple(a.keyword.value for a in node.args if a.keyword is not None)
             positional = [a.value for a in node.args if a.keyword is None and not a.star]
             first = _string_text(positional[0]) if positional else None
-            return CallResult(callee, keywords, len(positional), first)
+            literal = bool(positional) and all(
+                isinstance(a, (cst.Integer, cst.SimpleString)) for a in positional
+            )
+            return CallResult(callee, keywords, len(positional), first, literal)
         if isinstance(node, cst.Await):
             return self.value_of(node.expression)
         if isinstance(node, cst.Integer):
@@ -613,7 +616,7 @@ class FactsVisitor(cst.CSTVisitor):
         scope.calls.append(
             CallSite(
                 callee=Attr(iterable, "__iter__"),
-                text=f"iterating {dotted_text(node)}",
+                text=f"for ... in {dotted_text(node)}",
                 span=span,
                 loops=tuple(scope.loops),
             )
