@@ -638,6 +638,8 @@ class FactsVisitor(cst.CSTVisitor):
         span = self.positions.take(node)
         for_in = node.for_in
         loop = self._loop("comprehension", span, for_in.iter)
+        # The outer iterable is evaluated once, outside the comprehension's own loop.
+        self._note_iteration(self.value_of(for_in.iter), for_in.iter, span)
         self.scopes[-1].loops.append(loop)
         self._escape_loop.add(id(for_in.iter))
         inner: cst.CompFor | None = for_in
