@@ -29,6 +29,7 @@ from scalelint.facts.model import (
     Instance,
     Item,
     Opaque,
+    Sequence,
     Setting,
     Slice,
     SqlStatement,
@@ -200,7 +201,7 @@ class ProjectModel:
 
     def resolve(self, value: Value | None, module: str) -> Ref | None:
         """What a symbolic value of `module` is, or None when unknown."""
-        if value is None or isinstance(value, (Const, DictLiteral, Opaque)):
+        if value is None or isinstance(value, (Const, DictLiteral, Opaque, Sequence)):
             return None
         key = (value, module)
         if key in self._memo:
@@ -605,6 +606,7 @@ class Link:
     args: int = 0
     first_text: str | None = None
     literal: bool = False
+    first_value: Value | None = None
 
 
 def method_chain(value: Value | None) -> list[Link]:
@@ -615,11 +617,21 @@ def method_chain(value: Value | None) -> list[Link]:
         if isinstance(value, CallResult):
             if isinstance(value.callee, Attr):
                 links.append(
-                    Link(value.callee.attr, value.keywords, value.args, value.first_text, value.literal)
+                    Link(
+                        value.callee.attr,
+                        value.keywords,
+                        value.args,
+                        value.first_text,
+                        value.literal,
+                        value.first_value,
+                    )
                 )
                 value = value.callee.base
                 continue
-            links.append(Link(_name_of(value.callee), value.keywords, value.args))
+            call = Link(_name_of(value.callee), value.keywords, value.args, value.first_text, value.literal)
+            links.append(call)
+            if isinstance(value.callee, Imported):  # `request.args.get`, folded in phase 1
+                links.extend(Link(part) for part in reversed(value.callee.dotted.split(".")[1:-1]))
             value = None
         elif isinstance(value, Slice):
             links.append(Link("[:]" if value.upper is not None else "[a:]"))
@@ -630,6 +642,10 @@ def method_chain(value: Value | None) -> list[Link]:
         elif isinstance(value, Attr):
             links.append(Link(value.attr))
             value = value.base
+        elif isinstance(value, Imported):
+            # `request.args` from flask was folded into one dotted name in phase 1.
+            links.extend(Link(part) for part in reversed(value.dotted.split(".")[1:]))
+            value = None
         else:
             value = None
     links.reverse()

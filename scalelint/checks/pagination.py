@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Attr, SqlStatement
+from scalelint.facts.model import Attr, CallResult, Opaque, Sequence, SqlStatement, Value
 from scalelint.findings import Finding, Severity
 from scalelint.project import Link, Operation, ProjectModel, method_chain
 
@@ -197,4 +197,77 @@ def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Fi
         )
         yield finding(
             "SL404", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
+        )
+
+
+PAGE_SIZE_NAMES = {
+    "limit",
+    "page_size",
+    "pagesize",
+    "per_page",
+    "perpage",
+    "size",
+    "count",
+    "take",
+    "top",
+    "rows",
+    "n",
+}
+REQUEST_DATA = {"args", "GET", "query_params", "values", "form"}
+
+
+def _request_page_size(project: ProjectModel, op: Operation, value: Value | None) -> str | None:
+    """The name of an unclamped page size from the request that `value` carries, if any."""
+    if isinstance(value, Sequence):
+        for item in value.items:
+            found = _request_page_size(project, op, item)
+            if found:
+                return found
+        return None
+    if isinstance(value, Opaque) and value.text in PAGE_SIZE_NAMES:
+        # A query parameter of the handler itself (FastAPI): clamped by `Query(le=...)`.
+        handler = project.handlers.get(op.function)
+        fn = project.functions[op.function]
+        param = next((p for p in fn.params if p.name == value.text), None)
+        if handler is None or param is None or handler.framework not in ("fastapi", "ninja", "litestar"):
+            return None
+        clamps = {"le", "lt"}
+        default = param.default
+        if isinstance(default, CallResult) and clamps & set(default.keywords):
+            return None
+        if any(clamps & set(site.kwargs_names) for site in fn.param_calls):
+            return None
+        return value.text
+    if isinstance(value, CallResult):
+        chain = method_chain(value)
+        names = [link.name for link in chain]
+        if names and names[-1] == "get" and REQUEST_DATA & set(names):
+            key = chain[-1].first_text or ""
+            return key if key in PAGE_SIZE_NAMES else None
+    return None
+
+
+@check("SL402")
+def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        if op.op != "db.query" or op.function not in project.request_path:
+            continue
+        candidates: list[Value | None] = []
+        if any(s.limit_is_param for s in op.sql):
+            candidates.extend(op.site.args[1:])
+            candidates.extend(value for _, value in op.site.kwargs)
+        receiver = op.site.callee.base if isinstance(op.site.callee, Attr) else None
+        for link in method_chain(receiver) + method_chain(op.site.args[0] if op.site.args else None):
+            if link.name in ("limit", "range", "paginate", "fetch") and not link.literal:
+                candidates.append(link.first_value)
+        name = next((n for n in (_request_page_size(project, op, v) for v in candidates) if n), None)
+        if name is None:
+            continue
+        message = (
+            f"`{op.site.text}` takes its page size from the request (`{name}`) without a cap: one "
+            f"request with {name}=1000000 reads the whole table; clamp it (`min({name}, "
+            f"{config.max_page_size})`, FastAPI `Query(le={config.max_page_size})`, DRF `max_page_size`)"
+        )
+        yield finding(
+            "SL402", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
         )

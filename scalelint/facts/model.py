@@ -44,6 +44,7 @@ class CallResult:
     args: int = 0
     first_text: str | None = None  # the first positional argument, when a string literal
     literal: bool = False  # every positional argument is a literal (`.offset(0)`)
+    first_value: Value | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,13 @@ class Instance:
     """An instance of the type `of` (a parameter annotation, `self`)."""
 
     of: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """A tuple or list display inside a function: the values it holds (SQL parameters)."""
+
+    items: tuple[Value, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +104,9 @@ class Opaque:
     text: str
 
 
-Value = Imported | Global | Attr | CallResult | Instance | Item | Slice | Const | DictLiteral | Opaque
+Value = (
+    Imported | Global | Attr | CallResult | Instance | Item | Slice | Sequence | Const | DictLiteral | Opaque
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +180,10 @@ class CallSite:
             if key == name:
                 return value
         return None
+
+    @property
+    def kwargs_names(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.kwargs)
 
     def has_kwarg(self, name: str) -> bool:
         return any(key == name for key, _ in self.kwargs)

@@ -32,6 +32,7 @@ from scalelint.facts.model import (
     Opaque,
     Param,
     ParseError,
+    Sequence,
     Slice,
     SqlStatement,
     Value,
@@ -49,6 +50,7 @@ CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context
 AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shield", "wait", "as_completed"}
 # Parameters of these types are plain data: their name tells more than their type.
 PLAIN_TYPES = {"str", "int", "float", "bool", "bytes", "dict", "list"}
+CONVERSIONS = {"int", "float", "str", "abs"}
 
 Positions = AstPositions | MetadataPositions
 
@@ -290,11 +292,19 @@ class FactsVisitor(cst.CSTVisitor):
                 return None
             keywords = tuple(a.keyword.value for a in node.args if a.keyword is not None)
             positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            if isinstance(callee, Global) and callee.name in CONVERSIONS and len(positional) == 1:
+                return self.value_of(positional[0])  # `int(limit)` carries `limit` through
             first = _string_text(positional[0]) if positional else None
             literal = bool(positional) and all(
                 isinstance(a, (cst.Integer, cst.SimpleString)) for a in positional
             )
-            return CallResult(callee, keywords, len(positional), first, literal)
+            # A method's first argument, when a plain name: `.limit(size)` keeps `size`.
+            first_value = (
+                self.value_of(positional[0])
+                if positional and isinstance(positional[0], cst.Name) and isinstance(node.func, cst.Attribute)
+                else None
+            )
+            return CallResult(callee, keywords, len(positional), first, literal, first_value)
         if isinstance(node, cst.Await):
             return self.value_of(node.expression)
         if isinstance(node, cst.Integer):
@@ -318,6 +328,9 @@ class FactsVisitor(cst.CSTVisitor):
         text = _string_text(node)
         if text is not None:
             return Const(text)
+        if isinstance(node, (cst.Tuple, cst.List)) and len(self.scopes) > 1:
+            items = tuple(self.value_of(e.value) for e in node.elements if isinstance(e, cst.Element))
+            return Sequence(tuple(v for v in items if v is not None))
         return None
 
     def _sql_text(self, node: cst.BaseExpression) -> str | None:
@@ -483,7 +496,8 @@ class FactsVisitor(cst.CSTVisitor):
     def _bind(self, target: cst.BaseExpression, value: Value | None, value_node: cst.CSTNode | None) -> None:
         scope = self.scopes[-1]
         if value is None and isinstance(target, cst.Name):
-            value = Opaque(target.value)
+            # Not the parameter of the same name any more: `limit = min(limit, 100) if ...`.
+            value = Opaque(f"{target.value} (computed)")
         if isinstance(target, cst.Name):
             name = target.value
             if scope is self.module:
