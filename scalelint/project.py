@@ -124,6 +124,9 @@ class ProjectModel:
     _active: set[tuple[Value, str]] = field(default_factory=set)
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
+    _reaches: dict[frozenset[str], dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._index_modules()
@@ -248,7 +251,8 @@ class ProjectModel:
         for cut in range(len(parts), 0, -1):
             prefix = ".".join(parts[:cut])
             if prefix in self.modules:
-                ref: Ref | None = ModuleRef(prefix)
+                # Facts are keyed by one canonical name per file, whichever name the import used.
+                ref: Ref | None = ModuleRef(self._canonical[self.modules[prefix].path])
                 for part in parts[cut:]:
                     ref = self._attribute(ref, part)
                 return ref
@@ -269,7 +273,7 @@ class ProjectModel:
             return self.resolve(Imported(str(members[f"import:{name}"])), module)
         submodule = f"{module}.{name}"
         if submodule in self.modules:
-            return ModuleRef(submodule)
+            return ModuleRef(self._canonical[self.modules[submodule].path])
         return None
 
     def _class_member(self, cls: ClassRef, name: str, seen: frozenset[ClassRef] = frozenset()) -> Ref | None:
@@ -519,6 +523,42 @@ class ProjectModel:
                 if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
                     return f"Django's DATABASES in {facts.path} use a pooler port"
         return None
+
+    # ---- what a call may do, transitively -------------------------------------------
+
+    def reaches(self, kinds: frozenset[str]) -> dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]:
+        """For each function that may perform an operation of these kinds (itself or through
+        the functions it calls), the shortest-first chain of calls to one such operation."""
+        if kinds in self._reaches:
+            return self._reaches[kinds]
+        found: dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]] = {}
+        active: set[FuncRef] = set()
+        memoized = self.routing.memoized
+
+        def visit(function: FuncRef) -> tuple[tuple[ChainStep, ...], Operation] | None:
+            if function in found:
+                return found[function]
+            if function in active:
+                return None  # recursion: the cycle adds nothing new
+            active.add(function)
+            result: tuple[tuple[ChainStep, ...], Operation] | None = next(
+                (((), op) for op in self.operations.get(function, ()) if op.op in kinds), None
+            )
+            if result is None:
+                for site, target in self.call_edges.get(function, ()):
+                    below = None if target in memoized else visit(target)
+                    if below is not None:
+                        result = ((ChainStep(function, site), *below[0]), below[1])
+                        break
+            active.discard(function)
+            if result is not None:
+                found[function] = result
+            return result
+
+        for function in self.functions:
+            visit(function)
+        self._reaches[kinds] = found
+        return found
 
     # ---- the request path (computed in request_path.py) ----------------------------
 

@@ -1,38 +1,143 @@
-"""SL6 query budget: queries that run once per row instead of once per request."""
+"""SL6 query budget: round trips made once per row instead of once per request.
+
+One loop, three rules by what the iteration does: a query (SL601), a write (SL605),
+a cache or HTTP call (SL603). Each is found directly in the loop body, and through the
+functions the loop calls, across modules (`for o in orders: total(o)` where `total`
+queries two modules away); the finding then sits on the call in the loop and carries
+the chain down to the operation.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from scalelint.checks import check, finding, request_chain
 from scalelint.config import Config
+from scalelint.facts.model import CallSite, Loop
 from scalelint.findings import Finding, Related, Severity
-from scalelint.project import ProjectModel
+from scalelint.project import Operation, ProjectModel
+from scalelint.request_path_types import ChainStep, FuncRef
+
+
+@dataclass(frozen=True, slots=True)
+class PerRow:
+    """An operation that runs once per loop iteration, and how the loop reaches it."""
+
+    function: FuncRef
+    site: CallSite
+    loop: Loop
+    operation: Operation
+    chain: tuple[ChainStep, ...]
+
+
+def _per_item_loop(site: CallSite) -> Loop | None:
+    return next((loop for loop in reversed(site.loops) if loop.per_item), None)
+
+
+def per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
+    """Operations of these kinds inside a loop over data, directly or through a call."""
+    for op in project.all_operations():
+        loop = _per_item_loop(op.site)
+        if op.op in kinds and loop is not None and not project.routing.one_off(op.function):
+            yield PerRow(op.function, op.site, loop, op, ())
+    reaching = project.reaches(kinds)
+    for caller, edges in project.call_edges.items():
+        if project.routing.one_off(caller):
+            continue
+        reported: set[int] = set()
+        for site, target in edges:
+            loop = _per_item_loop(site)
+            if loop is None or target not in reaching or target in project.routing.memoized:
+                continue
+            if id(site) in reported:
+                continue
+            reported.add(id(site))
+            chain, operation = reaching[target]
+            yield PerRow(caller, site, loop, operation, (ChainStep(caller, site), *chain))
+
+
+def _related(project: ProjectModel, row: PerRow) -> tuple[Related, ...]:
+    related = [Related(project.path_of(row.function), row.loop.line, "the loop")]
+    related += [
+        Related(project.path_of(step.caller), step.site.span.line, f"calls `{step.site.text}`")
+        for step in row.chain[1:]
+    ]
+    if row.chain:
+        op = row.operation
+        related.append(
+            Related(project.path_of(op.function), op.site.span.line, f"`{op.site.text}` runs here")
+        )
+    if row.function in project.request_path:
+        related += request_chain(project, row.function)
+    return tuple(related)
+
+
+def _through(project: ProjectModel, row: PerRow) -> str:
+    if not row.chain:
+        return ""
+    names = " → ".join(step.site.text.split("(")[0] for step in row.chain)
+    op = row.operation
+    return f" (through {names}: `{op.site.text}` at {project.path_of(op.function)}:{op.site.span.line})"
+
+
+def _report(
+    project: ProjectModel, rule: str, row: PerRow, what: str, fix: str, request_severity: Severity | None
+) -> Finding:
+    loop = row.loop
+    message = (
+        f"`{row.site.text}` {what} on every iteration of the {loop.kind} loop over `{loop.iter_text}` "
+        f"(line {loop.line}){_through(project, row)}: {fix}"
+    )
+    on_request_path = row.function in project.request_path
+    return finding(
+        rule,
+        project.path_of(row.function),
+        row.site.span,
+        message,
+        _related(project, row),
+        request_severity if on_request_path else None,
+    )
 
 
 @check("SL601")
 def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    for op in project.all_operations():
-        if op.op != "db.query" or project.routing.one_off(op.function):
-            continue
-        loop = next((loop for loop in reversed(op.site.loops) if loop.per_item), None)
-        if loop is None:
-            continue
-        message = (
-            f"`{op.site.text}` runs a query on every iteration of the {loop.kind} loop over "
-            f"`{loop.iter_text}` (line {loop.line}): N rows cost N database round trips; fetch "
-            "them in one query before the loop (a JOIN, `WHERE id = ANY(...)`, "
-            "`select_related`/`prefetch_related`, `selectinload`)"
-        )
-        on_request_path = op.function in project.request_path
-        related: tuple[Related, ...] = (Related(project.path_of(op.function), loop.line, "the loop"),)
-        if on_request_path:
-            related += request_chain(project, op.function)
-        yield finding(
+    for row in per_row(project, frozenset({"db.query"})):
+        yield _report(
+            project,
             "SL601",
-            project.path_of(op.function),
-            op.site.span,
-            message,
-            related,
-            severity=Severity.ERROR if on_request_path else None,
+            row,
+            "runs a query",
+            "N rows cost N database round trips; fetch them in one query before the loop (a JOIN, "
+            "`WHERE id = ANY(...)`, `select_related`/`prefetch_related`, `selectinload`)",
+            Severity.ERROR,
+        )
+
+
+@check("SL603")
+def io_in_loop(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    kinds = frozenset({"cache.get", "cache.set", "cache.delete", "http.request"})
+    for row in per_row(project, kinds):
+        if row.operation.op == "http.request":
+            what, fix = (
+                "makes an HTTP request",
+                "N items cost N round trips to the upstream; batch the call or move it to a worker",
+            )
+        else:
+            what, fix = "makes a cache round trip", "use one `mget`/`mset` or a pipeline for the whole loop"
+        yield _report(project, "SL603", row, what, fix, None)
+
+
+@check("SL605")
+def per_row_write(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for row in per_row(project, frozenset({"db.write"})):
+        yield _report(
+            project,
+            "SL605",
+            row,
+            "writes to the database",
+            "N rows cost N round trips and N transactions' worth of locking; write them in one "
+            "statement (`bulk_create`/`bulk_update`, `queryset.update()`, `executemany`, "
+            "`insert().values([...])`, `COPY`)",
+            None,
         )
