@@ -226,7 +226,11 @@ class ProjectModel:
             found = self._member(module, value.name)
             return found if found is not None else ExtName(f"builtins.{value.name}")
         if isinstance(value, Attr):
-            return self._attribute(self.resolve(value.base, module), value.attr)
+            base = self.resolve(value.base, module)
+            found = self._attribute(base, value.attr)
+            if found is None and value.attr in self.knowledge.attributes and _names_a_class(value.base, base):
+                return KindRef(self.knowledge.attributes[value.attr])
+            return found
         if isinstance(value, CallResult):
             return self._call(self.resolve(value.callee, module))
         if isinstance(value, Instance):
@@ -314,8 +318,8 @@ class ProjectModel:
             spec = self.knowledge.method(kind, name) if kind else None
             if kind is not None and spec is not None:
                 return MethodRef(kind, name, spec)
-        if found is None and name in self.knowledge.attributes:
-            return KindRef(self.knowledge.attributes[name])
+        if found is None and name in self.knowledge.attributes and isinstance(base, (ClassRef, ExtName)):
+            return KindRef(self.knowledge.attributes[name])  # `Invoice.objects`
         return found
 
     def _decorated_kind(self, function: FuncRef) -> str | None:
@@ -635,6 +639,27 @@ def _strings(facts: FileFacts) -> Iterator[str]:
     for value in values:
         if isinstance(value, Const) and isinstance(value.value, str):
             yield value.value
+
+
+CLASS_NAME = re.compile(r"(^|_)(model|cls|class|klass)$", re.I)
+
+
+def _names_a_class(value: Value, ref: Ref | None) -> bool:
+    """Evidence that `value` is a class (`Invoice.objects`, `self.model.objects`), not any
+    object that happens to have an attribute of a known name (`condition.objects`)."""
+    if isinstance(ref, (ClassRef, ExtName)):
+        return True
+    if isinstance(value, Global):
+        name = value.name
+    elif isinstance(value, Imported):
+        name = value.dotted.rsplit(".", 1)[-1]
+    elif isinstance(value, Opaque):
+        name = value.text.removesuffix(" (computed)")
+    elif isinstance(value, Attr):
+        name = value.attr
+    else:
+        return False
+    return name[:1].isupper() or bool(CLASS_NAME.search(name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ the nodes that become facts (see positions.py).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,6 +52,8 @@ AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shie
 # Parameters of these types are plain data: their name tells more than their type.
 PLAIN_TYPES = {"str", "int", "float", "bool", "bytes", "dict", "list"}
 CONVERSIONS = {"int", "float", "str", "abs"}
+# Loops that run until a condition, like `while`: retries and `itertools.count()` pagers.
+RETRY_LOOP = re.compile(r"retr(y|ies|ying)|attempts|Retrying|\bcount\(", re.I)
 
 Positions = AstPositions | MetadataPositions
 
@@ -767,7 +770,10 @@ def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
 
 
 def _is_small(node: cst.BaseExpression, constant: Callable[[cst.BaseExpression], int | None]) -> bool:
-    """A literal collection, range(k) or a [:k] slice with k <= SMALL_LOOP (k may be a constant)."""
+    """A literal collection, range(k) or a [:k] slice with k <= SMALL_LOOP (k may be a
+    constant), or a retry helper (`for attempt in run_with_retries(...)`)."""
+    if RETRY_LOOP.search(dotted_text(node)):
+        return True
     if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
         return len(node.elements) <= SMALL_LOOP
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
