@@ -29,6 +29,8 @@ handler-methods (fnmatch patterns), prefix-kwarg (the keyword holding a route pr
 pool-size (the keywords whose values add up to a pool's maximum size, with defaults),
 params (positional parameter names, so a value is found by keyword or position),
 pooler-requires (the keyword a client needs behind a transaction-mode pooler),
+ttl-params / ttl-default (where a cache write takes its expiry, and whether leaving it
+out means "forever" or a finite default),
 property (reading the attribute, without a call, gives an object of that kind:
 `client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
 
@@ -73,6 +75,8 @@ SPEC_KEYS = {
     "view-kwarg",
     "property",
     "url-arg",
+    "ttl-params",
+    "ttl-default",
 }
 FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped", "row-bounds"}
 # The type each spec key must have (checked on load, so a typo is one clear line).
@@ -95,6 +99,8 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "view-kwarg": str,
     "property": str,
     "url-arg": (int, str),
+    "ttl-params": list,
+    "ttl-default": str,
 }
 
 
@@ -124,6 +130,8 @@ class ApiSpec:
     view_kwarg: str | None = None
     property: str | None = None
     url_arg: int | str | None = None
+    ttl_params: tuple[str, ...] = ()
+    ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -230,6 +238,8 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         view_kwarg=raw.get("view-kwarg"),
         property=raw.get("property"),
         url_arg=raw.get("url-arg"),
+        ttl_params=tuple(raw.get("ttl-params", ())),
+        ttl_default=raw.get("ttl-default"),
     )
 
 

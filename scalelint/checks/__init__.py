@@ -74,6 +74,6 @@ def reached_from(project: ProjectModel, function: FuncRef) -> str:
 
 def load_checks() -> dict[str, CheckFunction]:
     """Import every family module so that its checks register themselves."""
-    from scalelint.checks import connections, pagination, parse_errors, query_budget, sync_work  # noqa: F401
+    from scalelint.checks import caching, connections, pagination, parse_errors, query_budget, sync_work  # noqa: F401
 
     return CHECKS

@@ -1,0 +1,146 @@
+"""SL2 caching: cache entries that never expire, and commands that scan the keyspace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from scalelint.checks import check, finding, reached_from, request_chain
+from scalelint.checks.sync_work import value_text
+from scalelint.config import Config
+from scalelint.facts.model import Const
+from scalelint.findings import Finding, Span
+from scalelint.project import ExtName, Operation, ProjectModel
+
+UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
+
+
+def _expires_later(project: ProjectModel, op: Operation) -> bool:
+    """`r.hset(key, ...)` then `r.expire(key, 60)` in the same function."""
+    key = op.site.args[0] if op.site.args else None
+    return key is not None and any(
+        other.op == "cache.expire" and other.site.args and other.site.args[0] == key
+        for other in project.operations.get(op.function, ())
+    )
+
+
+def _used_as_cache(project: ProjectModel, op: Operation, why: str) -> bool:
+    """Evidence that a Redis write is a cache entry (or a lock), not data Redis stores:
+    an explicit `ex=None`, `nx=True` (a lock), "cache" in the function or key name, or
+    the same key read first (cache-aside)."""
+    if "=None" in why or op.site.kwarg("nx") == Const(True) or op.api.endswith(".setnx"):
+        return True  # explicitly forever, or a lock that never expires
+    key = value_text(op.site.args[0]) if op.site.args else ""
+    if "cache" in op.function.qualname.lower() or "cache" in key.lower():
+        return True
+    return _read_through(project, op)
+
+
+def _read_through(project: ProjectModel, op: Operation) -> bool:
+    """Cache-aside: the function also reads the same key (`get` then `set` on a miss)."""
+    key = op.site.args[0] if op.site.args else None
+    if key is None:
+        return False
+    if any(
+        other.op == "cache.get" and other.site.args and other.site.args[0] == key
+        for other in project.operations.get(op.function, ())
+    ):
+        return True
+    # ...or through a helper given the same key (`get_json(key)`).
+    readers = project.reaches(frozenset({"cache.get"}))
+    return any(
+        site.args and site.args[0] == key and target in readers
+        for site, target in project.call_edges.get(op.function, ())
+    )
+
+
+def _without_ttl(op: Operation) -> str | None:
+    """Why a cache write keeps its entry forever, or None."""
+    spec = op.spec
+    if spec is None or spec.ttl_default is None:
+        return None
+    given = {name: spec.argument(op.site, name) for name in spec.ttl_params}
+    given = {name: value for name, value in given.items() if value is not None or op.site.has_kwarg(name)}
+    if any(value == Const(None) for value in given.values()):
+        return f"`{next(n for n, v in given.items() if v == Const(None))}=None` keeps it forever"
+    if spec.ttl_default == "forever" and not given and not op.site.has_kwarg("**"):
+        return "no expiry is set, so the entry stays until something deletes it"
+    return None
+
+
+@check("SL203")
+def cache_without_ttl(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        if op.op != "cache.set" or project.routing.one_off(op.function):
+            continue
+        why = _without_ttl(op)
+        if why is None or _expires_later(project, op):
+            continue
+        if op.spec is not None and op.spec.ttl_default == "forever" and not _used_as_cache(project, op, why):
+            continue  # Redis as a store or a queue (`rpush`), not as a cache of something else
+        message = (
+            f"`{op.site.text}` writes a cache entry with no TTL: {why}; a missed invalidation then "
+            "serves stale data indefinitely and the cache only grows; set a short TTL "
+            "(10-30 s for lists, 60 s for lookups and settings: `ex=15`, `timeout=30`)"
+        )
+        yield finding("SL203", project.path_of(op.function), op.site.span, message)
+    yield from _unbounded_memoized_reads(project)
+
+
+def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
+    """`@functools.cache` / `@lru_cache(maxsize=None)` on a function that reads the database."""
+    reads = project.reaches(frozenset({"db.query"}))
+    for function, fn in project.functions.items():
+        if function not in reads or project.routing.one_off(function):
+            continue
+        if ".<locals>." in function.qualname:
+            continue  # a nested function's cache lives as long as the call that defines it
+        for decorator in fn.decorators:
+            ref = project.resolve(decorator.callee, function.module)
+            if not isinstance(ref, ExtName):
+                continue
+            call = decorator.call
+            maxsize = (
+                None
+                if call is None
+                else call.kwarg("maxsize")
+                if call.has_kwarg("maxsize")
+                else (call.args[0] if call.args else Const(128))
+            )
+            unbounded = ref.qualname in UNBOUNDED_MEMOIZERS or (
+                ref.qualname == "functools.lru_cache" and call is not None and maxsize == Const(None)
+            )
+            if not unbounded:
+                continue
+            _, query = reads[function]
+            message = (
+                f"`@{decorator.text.removesuffix('()')}` caches the database read in "
+                f"`{function.qualname}` forever, per worker process: rows changed later are never "
+                f"seen again (query at {project.path_of(query.function)}:{query.site.span.line}); "
+                "cache it in Redis with a TTL, or use `cachetools.TTLCache`"
+            )
+            span = Span(decorator.line, 1, decorator.line, 1)
+            yield finding("SL203", project.path_of(function), span, message)
+
+
+@check("SL204")
+def redis_keys_command(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for op in project.all_operations():
+        if op.op not in ("cache.scan", "cache.flush") or op.function not in project.request_path:
+            continue
+        handler, _ = project.request_path[op.function]
+        if op.op == "cache.scan":
+            what = (
+                "runs KEYS, which walks the whole keyspace in one blocking command: with a million "
+                "keys Redis stalls every client for hundreds of milliseconds; use `scan_iter(match=...)`, "
+                "or better, versioned keys or a set of the keys to delete"
+            )
+        else:
+            what = (
+                "empties the whole cache: every entry of every user is gone and the database takes "
+                "the full load at once; delete the keys this write affects"
+            )
+        where = f"{handler.label}{reached_from(project, op.function)}"
+        message = f"`{op.site.text}` {what} (on the request path: {where})"
+        yield finding(
+            "SL204", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
+        )
