@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.checks.sync_work import value_text
 from scalelint.config import Config
-from scalelint.facts.model import Const
-from scalelint.findings import Finding, Span
-from scalelint.project import ExtName, Operation, ProjectModel
+from scalelint.facts.model import Attr, Const, Value
+from scalelint.findings import Finding, Related, Span
+from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain
+from scalelint.request_path_types import FuncRef
 
 UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
 
@@ -144,3 +147,133 @@ def redis_keys_command(project: ProjectModel, config: Config) -> Iterator[Findin
         yield finding(
             "SL204", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
         )
+
+
+# ---- SL201: a write that leaves a cached read stale ---------------------------------
+
+HOLE = "__scalelint_hole__"
+VERSIONED = re.compile(rf"version|(^|[:_-])v{HOLE}|updated_at", re.I)
+WRITE_RPC = re.compile(r"^(create|update|delete|insert|upsert|add|remove|set|archive)_", re.I)
+RPC_WORDS = re.compile(
+    r"^(get|list|fetch|read|search|create|update|delete|insert|upsert|add|remove|set|archive)_|_(list|by_\w+|page|count)$",
+    re.I,
+)
+
+
+def _norm(name: str) -> str:
+    """One spelling per data set: `contacts`, `Contact`, `get_contacts_list` -> `contact`."""
+    name = RPC_WORDS.sub("", name.rsplit(".", 1)[-1])
+    name = RPC_WORDS.sub("", name).lower().replace("_", "")
+    return name[:-1] if name.endswith("s") else name
+
+
+def key_family(value: Value | None) -> str | None:
+    """The static head of a cache key: `contacts:` of f"contacts:{tenant}:{page}"."""
+    if isinstance(value, Const) and isinstance(value.value, str):
+        head = value.value.split(HOLE)[0]
+        return head if len(head) >= 3 else None
+    return None
+
+
+def data_touched(op: Operation) -> set[str]:
+    """The tables, models and RPCs an operation reads or writes, normalised."""
+    names = {_norm(table) for statement in op.sql for table in statement.tables}
+    chain = method_chain(op.site.callee)
+    names |= {
+        _norm(link.first_text) for link in chain if link.name in ("table", "from_", "rpc") and link.first_text
+    }
+    return names | _models_named(chain)
+
+
+def _models_named(chain: list[Link]) -> set[str]:
+    """`Article` in `Article.objects.filter(...)`."""
+    return {_norm(chain[i - 1].name) for i, link in enumerate(chain) if link.name == "objects" and i > 0}
+
+
+def _writes(op: Operation) -> bool:
+    if op.op == "db.write":
+        return True
+    receiver = op.site.callee.base if isinstance(op.site.callee, Attr) else None
+    return any(
+        link.name == "rpc" and WRITE_RPC.match(link.first_text or "") for link in method_chain(receiver)
+    )
+
+
+def _around(project: ProjectModel, function: FuncRef) -> set[FuncRef]:
+    """A function, what it calls (transitively), and what its direct callers call."""
+    callers = {caller for caller, edges in project.call_edges.items() if any(t == function for _, t in edges)}
+    seen: set[FuncRef] = set()
+    pending = [function, *callers]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        pending.extend(target for _, target in project.call_edges.get(current, ()))
+    return seen
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRead:
+    family: str
+    data: frozenset[str]
+    store: Operation
+
+
+def cached_reads(project: ProjectModel) -> list[CachedRead]:
+    """Cache writes whose function (or what it calls) reads the data being cached."""
+    found: list[CachedRead] = []
+    for op in project.all_operations():
+        if op.op != "cache.set" or not op.site.args or project.routing.one_off(op.function):
+            continue
+        family = key_family(op.site.args[0])
+        key = op.site.args[0]
+        if family is None or (isinstance(key, Const) and VERSIONED.search(str(key.value))):
+            continue  # versioned keys change when the data does
+        data: set[str] = set()
+        for function in _around(project, op.function):
+            for read in project.operations.get(function, ()):
+                if read.op == "db.query":
+                    data |= data_touched(read)
+            # A queryset evaluated by `list(...)` runs no operation of its own: its model counts.
+            for site in project.functions[function].calls:
+                data |= _models_named(method_chain(site.callee))
+        if data:
+            found.append(CachedRead(family, frozenset(data), op))
+    return found
+
+
+def _invalidated(project: ProjectModel, function: FuncRef, family: str) -> bool:
+    for other in _around(project, function):
+        for op in project.operations.get(other, ()):
+            if op.op not in ("cache.delete", "cache.flush", "cache.scan"):
+                continue
+            deleted = key_family(op.site.args[0]) if op.site.args else None
+            if deleted is None or deleted.startswith(family) or family.startswith(deleted.rstrip("*")):
+                return True  # a computed key may be this one: give it the benefit of the doubt
+    return False
+
+
+@check("SL201")
+def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    reads = cached_reads(project)
+    if not reads:
+        return
+    for op in project.all_operations():
+        if not _writes(op) or project.routing.one_off(op.function):
+            continue
+        written = data_touched(op)
+        for read in reads:
+            if not written & read.data or _invalidated(project, op.function, read.family):
+                continue
+            store = read.store
+            message = (
+                f"`{op.site.text}` changes {', '.join(sorted(written & read.data))} but nothing "
+                f"invalidates the cache entries `{read.family}...` that "
+                f"{project.path_of(store.function)}:{store.site.span.line} fills from it: readers "
+                "get stale data until the entry expires (forever without a TTL); delete those keys "
+                "after the write (or put a version in the key)"
+            )
+            related = (Related(project.path_of(store.function), store.site.span.line, "the cached read"),)
+            yield finding("SL201", project.path_of(op.function), op.site.span, message, related)
+            break
