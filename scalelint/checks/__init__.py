@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from scalelint.config import Config
 from scalelint.findings import Finding, Related, Severity, Span
-from scalelint.project import ProjectModel
+from scalelint.project import Operation, ProjectModel
 from scalelint.request_path_types import FuncRef
 from scalelint.rulebook import all_rules
 
@@ -43,6 +43,20 @@ def finding(
         severity=severity or all_rules()[rule_id].severity,
         related=related,
     )
+
+
+def at_operation(
+    rule_id: str,
+    project: ProjectModel,
+    op: Operation,
+    message: str,
+    related: tuple[Related, ...] | None = None,
+    severity: Severity | None = None,
+) -> Finding:
+    """A finding at an operation's call; `related` defaults to its request chain, if any."""
+    if related is None:
+        related = request_chain(project, op.function) if op.function in project.request_path else ()
+    return finding(rule_id, project.path_of(op.function), op.site.span, message, related, severity)
 
 
 def request_chain(project: ProjectModel, function: FuncRef) -> tuple[Related, ...]:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import check, finding, reached_from, request_chain
+from scalelint.checks import at_operation, check, finding, reached_from
 from scalelint.checks.sync_work import value_text
 from scalelint.config import Config
 from scalelint.facts.model import Attr, Const, Value
@@ -144,9 +144,7 @@ def redis_keys_command(project: ProjectModel, config: Config) -> Iterator[Findin
             )
         where = f"{handler.label}{reached_from(project, op.function)}"
         message = f"`{op.site.text}` {what} (on the request path: {where})"
-        yield finding(
-            "SL204", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
-        )
+        yield at_operation("SL204", project, op, message)
 
 
 # ---- SL201: a write that leaves a cached read stale ---------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import check, finding, reached_from, request_chain
+from scalelint.checks import at_operation, check, finding, reached_from, request_chain
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, Opaque, Sequence, SqlStatement, Value
 from scalelint.findings import Finding, Severity
@@ -173,9 +173,7 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
             "order, so rows repeat or go missing between pages as the table changes; order by a "
             "unique key (`ORDER BY created_at DESC, id DESC`)"
         )
-        yield finding(
-            "SL403", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
-        )
+        yield at_operation("SL403", project, op, message)
 
 
 @check("SL404")
@@ -195,9 +193,7 @@ def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Fi
             "use keyset pagination (`WHERE (created_at, id) < (%s, %s) ORDER BY created_at DESC, "
             "id DESC LIMIT %s`)"
         )
-        yield finding(
-            "SL404", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
-        )
+        yield at_operation("SL404", project, op, message)
 
 
 PAGE_SIZE_NAMES = {
@@ -268,6 +264,4 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             f"request with {name}=1000000 reads the whole table; clamp it (`min({name}, "
             f"{config.max_page_size})`, FastAPI `Query(le={config.max_page_size})`, DRF `max_page_size`)"
         )
-        yield finding(
-            "SL402", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
-        )
+        yield at_operation("SL402", project, op, message)

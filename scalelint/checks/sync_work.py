@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from scalelint.checks import check, finding, reached_from, request_chain
+from scalelint.checks import at_operation, check, finding, reached_from
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, Const, Global, Imported, Opaque, Value
-from scalelint.findings import Finding, Related, Severity
+from scalelint.findings import Finding, Severity
 from scalelint.project import Operation, ProjectModel
 
 QUEUES = (
@@ -73,10 +73,6 @@ def _on_request_path(
             )
 
 
-def _related(project: ProjectModel, op: Operation) -> tuple[Related, ...]:
-    return request_chain(project, op.function) if op.function in project.request_path else ()
-
-
 @check("SL501")
 def sync_ai_call(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op, severity, where in _on_request_path(project, {"ai.call", "ai.stream"}):
@@ -99,9 +95,7 @@ def sync_ai_call(project: ProjectModel, config: Config) -> Iterator[Finding]:
                 "the worker is held the whole time, so a few slow answers block the service; "
                 f"store the request, return, and run the call from {queue_option(project)}"
             )
-        yield finding(
-            "SL501", project.path_of(op.function), op.site.span, message, _related(project, op), severity
-        )
+        yield at_operation("SL501", project, op, message, severity=severity)
 
 
 @check("SL502")
@@ -112,9 +106,7 @@ def sync_email(project: ProjectModel, config: Config) -> Iterator[Finding]:
             "round trip (often 1-3 s, longer when the provider throttles) and a failure fails the "
             f"request; send it from {queue_option(project)}"
         )
-        yield finding(
-            "SL502", project.path_of(op.function), op.site.span, message, _related(project, op), severity
-        )
+        yield at_operation("SL502", project, op, message, severity=severity)
 
 
 @check("SL503")
@@ -132,9 +124,7 @@ def sync_webhook(project: ProjectModel, config: Config) -> Iterator[Finding]:
             "request for its whole timeout, and retries are lost with it; record the event and "
             f"deliver it from {queue_option(project)}"
         )
-        yield finding(
-            "SL503", project.path_of(op.function), op.site.span, message, _related(project, op), severity
-        )
+        yield at_operation("SL503", project, op, message, severity=severity)
 
 
 def _url_text(op: Operation) -> str:
@@ -196,9 +186,7 @@ def waiting_on_queue(project: ProjectModel, config: Config) -> Iterator[Finding]
                 "and the worker is held as long as the job takes; return an id now and let the "
                 "client poll or be notified"
             )
-        yield finding(
-            "SL505", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
-        )
+        yield at_operation("SL505", project, op, message)
 
 
 BLOCKING = {
@@ -238,6 +226,4 @@ def blocking_call_in_async(project: ProjectModel, config: Config) -> Iterator[Fi
             "client (`await ...`), or run it in a thread (`await asyncio.to_thread(...)`, "
             "`run_in_threadpool`, `sync_to_async`), or make the handler a plain `def`"
         )
-        yield finding(
-            "SL506", project.path_of(op.function), op.site.span, message, request_chain(project, op.function)
-        )
+        yield at_operation("SL506", project, op, message)
