@@ -102,6 +102,15 @@ def _hook(visitor: type, kind: str, node_type: type) -> Callable[..., object] | 
     return _HOOKS[key]
 
 
+def _number(text: str, kind: type[int] | type[float]) -> int | float | str:
+    """A numeric literal's value without `evaluated_value` (which compiles it)."""
+    digits = text.replace("_", "")
+    try:
+        return int(digits, 0) if kind is int else float(digits)
+    except ValueError:
+        return text
+
+
 def _simple_string(node: cst.SimpleString) -> str | None:
     """The value of a string literal; literal_eval (a compile) only for escapes and bytes."""
     raw = node.value
@@ -311,9 +320,9 @@ class FactsVisitor(cst.CSTVisitor):
         if isinstance(node, cst.Await):
             return self.value_of(node.expression)
         if isinstance(node, cst.Integer):
-            return Const(node.evaluated_value)
+            return Const(_number(node.value, int))
         if isinstance(node, cst.Float):
-            return Const(node.evaluated_value)
+            return Const(_number(node.value, float))
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
             inner = self.value_of(node.expression)
             if isinstance(inner, Const) and isinstance(inner.value, (int, float)):
