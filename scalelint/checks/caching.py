@@ -6,10 +6,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import at_operation, check, finding, reached_from
+from scalelint.checks import at_operation, check, finding, reached_from, request_chain
 from scalelint.checks.sync_work import value_text
 from scalelint.config import Config
-from scalelint.facts.model import Attr, Const, Value
+from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Global, Instance, Value
 from scalelint.findings import Finding, Related, Span
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain
 from scalelint.request_path_types import FuncRef
@@ -275,3 +275,59 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
             related = (Related(project.path_of(store.function), store.site.span.line, "the cached read"),)
             yield finding("SL201", project.path_of(op.function), op.site.span, message, related)
             break
+
+
+# ---- SL205: a module-level dict that only grows --------------------------------------
+
+CACHE_NAME = re.compile(r"cache|memo", re.I)
+EVICTIONS = {"pop", "popitem", "clear", "__delitem__"}
+
+
+def _evicted_or_bounded(project: ProjectModel, module: str, name: str) -> bool:
+    """Something removes entries (`pop`, `clear`, `del`) or checks the size (`len`)."""
+    for function, fn in project.functions.items():
+        if function.module != module:
+            continue
+        if name in fn.item_deletes:
+            return True
+        for site in fn.calls:
+            callee = site.callee
+            if isinstance(callee, Attr) and callee.attr in EVICTIONS and callee.base == Global(name):
+                return True
+            if callee == Global("len") and site.args and site.args[0] == Global(name):
+                return True
+    return False
+
+
+PLAIN_DICTS = {"builtins.dict", "collections.defaultdict", "collections.OrderedDict"}
+
+
+def _plain_dict(project: ProjectModel, module: str, name: str) -> bool:
+    """The module-level name holds a dict with no bound of its own (not a TTLCache)."""
+    value = dict(project.modules[module].module_vars).get(name)
+    if isinstance(value, DictLiteral):
+        return True
+    if isinstance(value, (CallResult, Instance)):  # `dict()`, `defaultdict(list)`, `x: dict[...]`
+        ref = project.resolve(value.callee if isinstance(value, CallResult) else value.of, module)
+        return isinstance(ref, ExtName) and ref.qualname in PLAIN_DICTS
+    return False
+
+
+@check("SL205")
+def unbounded_local_cache(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    for function, fn in project.functions.items():
+        if function not in project.request_path:
+            continue
+        handler, _ = project.request_path[function]
+        for name, span in fn.item_stores:
+            if not CACHE_NAME.search(name) or not _plain_dict(project, function.module, name):
+                continue
+            if _evicted_or_bounded(project, function.module, name):
+                continue
+            message = (
+                f"`{name}[...] = ...` adds an entry to a module-level cache on every request "
+                f"({handler.label}) and nothing ever removes one: memory grows with every distinct "
+                "key until the worker is killed, and each worker holds its own copy; use "
+                "`cachetools.TTLCache(maxsize=..., ttl=...)` or Redis with a TTL"
+            )
+            yield finding("SL205", project.path_of(function), span, message, request_chain(project, function))

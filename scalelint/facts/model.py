@@ -222,6 +222,8 @@ class FunctionFacts:
     returns: tuple[Value, ...] = ()
     returned_names: tuple[str, ...] = ()
     param_calls: tuple[CallSite, ...] = ()
+    item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name
+    item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`
 
     @property
     def line(self) -> int:

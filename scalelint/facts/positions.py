@@ -29,6 +29,7 @@ CST_CATEGORY: dict[type[cst.CSTNode], str] = {
     cst.DictComp: "comp",
     cst.GeneratorExp: "comp",
     cst.Dict: "dict",
+    cst.Subscript: "subscript",
 }
 AST_CATEGORY: dict[type[ast.AST], str] = {
     ast.Call: "call",
@@ -43,6 +44,7 @@ AST_CATEGORY: dict[type[ast.AST], str] = {
     ast.DictComp: "comp",
     ast.GeneratorExp: "comp",
     ast.Dict: "dict",
+    ast.Subscript: "subscript",
 }
 
 

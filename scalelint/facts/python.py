@@ -69,6 +69,8 @@ class _Scope:
     loops: list[Loop] = field(default_factory=list)
     returns: list[Value] = field(default_factory=list)
     returned_names: set[str] = field(default_factory=set)
+    item_stores: list[tuple[str, Span]] = field(default_factory=list)
+    item_deletes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +209,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._lambda_depth = 0
         self._definition_stack: list[str] = []
         self._dict_lines: dict[int, int] = {}
+        self._store_targets: dict[int, str] = {}
         self._decorator_lines: dict[int, int] = {}
         self.sql_failures = 0
 
@@ -478,6 +481,8 @@ class FactsVisitor(cst.CSTVisitor):
                 returns=tuple(scope.returns),
                 returned_names=tuple(sorted(scope.returned_names)),
                 param_calls=tuple(pending.param_calls),
+                item_stores=tuple(scope.item_stores),
+                item_deletes=tuple(scope.item_deletes),
             )
         )
 
@@ -576,6 +581,28 @@ class FactsVisitor(cst.CSTVisitor):
                 self._defining[id(node.value)] = first.value
         for target in node.targets:
             self._bind(target.target, value, self._unwrap(node.value))
+            self._note_item_store(target.target)
+
+    def _note_item_store(self, target: cst.BaseExpression) -> None:
+        """`CACHE[key] = value` in a function, where CACHE is a module-level name."""
+        if (
+            len(self.scopes) > 1
+            and isinstance(target, cst.Subscript)
+            and isinstance(target.value, cst.Name)
+            and isinstance(self.lookup(target.value.value), Global)
+        ):
+            self._store_targets[id(target)] = target.value.value
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        span = self.positions.take(node)
+        name = self._store_targets.pop(id(node), None)
+        if name is not None:
+            self.scopes[-1].item_stores.append((name, span))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        target = node.target
+        if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name) and len(self.scopes) > 1:
+            self.scopes[-1].item_deletes.append(target.value.value)
 
     def visit_Dict(self, node: cst.Dict) -> None:
         self._dict_lines[id(node)] = self.positions.take(node).line
@@ -588,6 +615,13 @@ class FactsVisitor(cst.CSTVisitor):
             for target in original_node.targets:
                 if isinstance(target.target, cst.Name):
                     self.module_vars[target.target.value] = literal
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        value = original_node.value
+        target = original_node.target
+        module_level = len(self.scopes) == 1 and not self.class_stack
+        if isinstance(value, cst.Dict) and isinstance(target, cst.Name) and module_level:
+            self.module_vars[target.value] = _dict_literal(value, self._dict_lines.get(id(value), 1))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         value = self.value_of(node.value) if node.value is not None else None
