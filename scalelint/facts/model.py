@@ -223,7 +223,7 @@ class FunctionFacts:
     returned_names: tuple[str, ...] = ()
     param_calls: tuple[CallSite, ...] = ()
     item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name
-    item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`
+    item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`, or `CACHE = {}` under `global`
 
     @property
     def line(self) -> int:

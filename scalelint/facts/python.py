@@ -526,6 +526,7 @@ class FactsVisitor(cst.CSTVisitor):
                 return
             if name in scope.global_names:
                 self._note_store(value_node, name)
+                scope.item_deletes.append(name)  # rebinding a module dict empties it too
                 return
             scope.env[name] = value
             return
