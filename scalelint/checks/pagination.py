@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, Opaque, Sequence, SqlStatement, Value
-from scalelint.findings import Finding, Severity
-from scalelint.project import Link, Operation, ProjectModel, method_chain
+from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Opaque, Sequence, SqlStatement, Value
+from scalelint.findings import Finding, Severity, Span
+from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain
 
 KEY_COLUMNS = {"id", "pk"}
 KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
@@ -136,6 +136,7 @@ def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
             related,
             None if on_request_path else Severity.WARNING,
         )
+    yield from unpaginated_drf_list(project)
 
 
 def _pages(query: Query) -> tuple[bool, bool, bool]:
@@ -265,3 +266,54 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             f"{config.max_page_size})`, FastAPI `Query(le={config.max_page_size})`, DRF `max_page_size`)"
         )
         yield at_operation("SL402", project, op, message)
+
+
+def _global_drf_pagination(project: ProjectModel) -> bool:
+    """`REST_FRAMEWORK = {"DEFAULT_PAGINATION_CLASS": ...}` in some settings module."""
+    return any(
+        name == "REST_FRAMEWORK"
+        and isinstance(value, DictLiteral)
+        and "DEFAULT_PAGINATION_CLASS" in value.keys
+        for facts in project.files.values()
+        for name, value in facts.module_vars
+    )
+
+
+def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
+    """DRF views that list a queryset with no pagination, and where their queryset is set."""
+    if _global_drf_pagination(project):
+        return
+    for cls, facts in project.classes.items():
+        spec = project.class_spec(cls, frozenset({"view-class"}))
+        if spec is None or spec.framework != "drf" or "list" not in spec.handler_methods:
+            continue
+        methods = project.class_methods(cls)
+        if "list" in methods or "paginate_queryset" in methods:
+            continue  # a custom list() may paginate by hand
+        attributes = dict(facts.attributes)
+        if "pagination_class" in attributes and attributes["pagination_class"] != Const(None):
+            continue
+        module_facts = project.modules[cls.module]
+        assigned = [
+            site.span
+            for site in module_facts.module_calls
+            if site.assigned_to == "queryset" and facts.span.line <= site.span.line <= facts.span.end_line
+        ]
+        if assigned:
+            yield cls, assigned[0]
+        elif "get_queryset" in methods:
+            yield cls, project.functions[methods["get_queryset"]].span
+
+
+def unpaginated_drf_list(project: ProjectModel) -> Iterator[Finding]:
+    """SL401 for DRF list views: the `queryset =` line (or `get_queryset`) of an
+    unpaginated view."""
+    for cls, span in _drf_list_views(project):
+        message = (
+            f"DRF view `{cls.qualname}` lists its whole queryset: it sets no `pagination_class` and "
+            "REST_FRAMEWORK has no DEFAULT_PAGINATION_CLASS, so every request serializes every row; "
+            "set `pagination_class` (e.g. `LimitOffsetPagination` with `max_limit`) or a default in settings"
+        )
+        yield finding(
+            "SL401", project.path_of(cls), Span(span.line, span.column, span.line, span.column), message
+        )
