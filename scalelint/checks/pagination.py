@@ -279,6 +279,24 @@ def _global_drf_pagination(project: ProjectModel) -> bool:
     )
 
 
+def _inherited_attribute(project: ProjectModel, cls: ClassRef, name: str) -> Value | None:
+    """A class attribute's value, from the class or its project bases (nearest first)."""
+    pending, seen = [cls], set()
+    while pending:
+        current = pending.pop(0)
+        if current in seen or current not in project.classes:
+            continue
+        seen.add(current)
+        attributes = dict(project.classes[current].attributes)
+        if name in attributes:
+            return attributes[name]
+        for base in project.classes[current].bases:
+            ref = project.resolve(base, current.module)
+            if isinstance(ref, ClassRef):
+                pending.append(ref)
+    return None
+
+
 def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
     """DRF views that list a queryset with no pagination, and where their queryset is set."""
     if _global_drf_pagination(project):
@@ -290,8 +308,8 @@ def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
         methods = project.class_methods(cls)
         if "list" in methods or "paginate_queryset" in methods:
             continue  # a custom list() may paginate by hand
-        attributes = dict(facts.attributes)
-        if "pagination_class" in attributes and attributes["pagination_class"] != Const(None):
+        pagination = _inherited_attribute(project, cls, "pagination_class")
+        if pagination is not None and pagination != Const(None):
             continue
         module_facts = project.modules[cls.module]
         assigned = [
