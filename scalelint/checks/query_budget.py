@@ -141,3 +141,51 @@ def per_row_write(project: ProjectModel, config: Config) -> Iterator[Finding]:
             "`insert().values([...])`, `COPY`)",
             None,
         )
+
+
+DB_ROUND_TRIPS = {"db.query", "db.write", "db.execute", "db.ddl"}
+
+
+def _reachable(project: ProjectModel, start: FuncRef) -> list[FuncRef]:
+    """`start` and every function it calls, transitively (memoized ones excluded)."""
+    seen = [start]
+    index = 0
+    while index < len(seen):
+        for _, target in project.call_edges.get(seen[index], ()):
+            if target not in seen and target not in project.routing.memoized:
+                seen.append(target)
+        index += 1
+    return seen
+
+
+@check("SL602")
+def request_query_budget(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    budget = config.max_db_calls_per_request
+    for handler_ref, handler in sorted(
+        project.handlers.items(), key=lambda item: (item[0].module, item[0].qualname)
+    ):
+        calls = [
+            op
+            for function in _reachable(project, handler_ref)
+            for op in project.operations.get(function, ())
+            if op.op in DB_ROUND_TRIPS
+        ]
+        in_loops = [op for op in calls if _per_item_loop(op.site) is not None]
+        if len(calls) <= budget:
+            continue
+        count = f"{len(calls)}{'+N' if in_loops else ''}"
+        message = (
+            f"{handler.label} can make {count} database round trips per request (budget: {budget}, "
+            "`max-db-calls-per-request`): every extra round trip is latency the user waits for and a "
+            "pool connection held longer; fold them into one query (JOINs, CTEs, an RPC) or cache the reads"
+        )
+        related = tuple(
+            Related(
+                project.path_of(op.function),
+                op.site.span.line,
+                f"`{op.site.text}`" + (" (in a loop)" if op in in_loops else ""),
+            )
+            for op in calls[:20]
+        )
+        fn = project.functions[handler_ref]
+        yield finding("SL602", project.path_of(handler_ref), fn.span, message, related)
