@@ -441,6 +441,27 @@ class ProjectModel:
             edges[ref] = tuple(found)
         return edges
 
+    @cached_property
+    def callers(self) -> dict[FuncRef, frozenset[FuncRef]]:
+        """For each function, the functions that call it (the call graph reversed)."""
+        found: dict[FuncRef, set[FuncRef]] = {}
+        for caller, edges in self.call_edges.items():
+            for _, target in edges:
+                found.setdefault(target, set()).add(caller)
+        return {target: frozenset(callers) for target, callers in found.items()}
+
+    def reachable_from(self, start: FuncRef, skip: frozenset[FuncRef] = frozenset()) -> list[FuncRef]:
+        """`start` and every function it calls, transitively, breadth-first; functions in
+        `skip` (e.g. memoized ones) are not entered."""
+        order = [start]
+        seen = {start}
+        for current in order:  # grows while iterating
+            for _, target in self.call_edges.get(current, ()):
+                if target not in seen and target not in skip:
+                    seen.add(target)
+                    order.append(target)
+        return order
+
     def _dependency_calls(self, ref: FuncRef, fn: FunctionFacts) -> Iterator[tuple[CallSite, str]]:
         """Calls made when `fn` is invoked by a framework: in its parameters and decorators,
         and in module-level aliases its annotations name (`conn: Conn`)."""

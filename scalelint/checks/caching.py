@@ -199,16 +199,8 @@ def _writes(op: Operation) -> bool:
 
 def _around(project: ProjectModel, function: FuncRef) -> set[FuncRef]:
     """A function, what it calls (transitively), and what its direct callers call."""
-    callers = {caller for caller, edges in project.call_edges.items() if any(t == function for _, t in edges)}
-    seen: set[FuncRef] = set()
-    pending = [function, *callers]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        pending.extend(target for _, target in project.call_edges.get(current, ()))
-    return seen
+    starts = [function, *project.callers.get(function, ())]
+    return {reached for start in starts for reached in project.reachable_from(start)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +233,8 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
     return found
 
 
-def _invalidated(project: ProjectModel, function: FuncRef, family: str) -> bool:
-    for other in _around(project, function):
+def _invalidated(project: ProjectModel, around: set[FuncRef], family: str) -> bool:
+    for other in around:
         for op in project.operations.get(other, ()):
             if op.op not in ("cache.delete", "cache.flush", "cache.scan"):
                 continue
@@ -261,8 +253,12 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
         if not _writes(op) or project.routing.one_off(op.function):
             continue
         written = data_touched(op)
+        around: set[FuncRef] | None = None
         for read in reads:
-            if not written & read.data or _invalidated(project, op.function, read.family):
+            if not written & read.data:
+                continue
+            around = around if around is not None else _around(project, op.function)
+            if _invalidated(project, around, read.family):
                 continue
             store = read.store
             message = (

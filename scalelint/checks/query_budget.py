@@ -146,18 +146,6 @@ def per_row_write(project: ProjectModel, config: Config) -> Iterator[Finding]:
 DB_ROUND_TRIPS = {"db.query", "db.write", "db.execute", "db.ddl"}
 
 
-def _reachable(project: ProjectModel, start: FuncRef) -> list[FuncRef]:
-    """`start` and every function it calls, transitively (memoized ones excluded)."""
-    seen = [start]
-    index = 0
-    while index < len(seen):
-        for _, target in project.call_edges.get(seen[index], ()):
-            if target not in seen and target not in project.routing.memoized:
-                seen.append(target)
-        index += 1
-    return seen
-
-
 @check("SL602")
 def request_query_budget(project: ProjectModel, config: Config) -> Iterator[Finding]:
     budget = config.max_db_calls_per_request
@@ -166,7 +154,7 @@ def request_query_budget(project: ProjectModel, config: Config) -> Iterator[Find
     ):
         calls = [
             op
-            for function in _reachable(project, handler_ref)
+            for function in project.reachable_from(handler_ref, project.routing.memoized)
             for op in project.operations.get(function, ())
             if op.op in DB_ROUND_TRIPS
         ]
