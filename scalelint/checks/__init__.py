@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from scalelint.config import Config
+from scalelint.facts.model import Attr, CallResult, Const, Global, Imported, Opaque, Value
 from scalelint.findings import Finding, Related, Severity, Span
 from scalelint.project import Operation, ProjectModel
 from scalelint.request_path_types import FuncRef
@@ -84,6 +85,21 @@ def reached_from(project: ProjectModel, function: FuncRef) -> str:
     if f"`{names[0]}`" in handler.label:
         names = names[1:]  # a view label already names its method
     return f" (reached from {handler.label} → " + " → ".join(names) + ")"
+
+
+def value_text(value: Value | None) -> str:
+    """A short name for a value, to read a URL's origin: `settings.WEBHOOK_URL`."""
+    if isinstance(value, Const):
+        return f"{value.origin} = {value.value}" if value.origin else str(value.value)
+    if isinstance(value, (Global, Opaque)):
+        return value.name if isinstance(value, Global) else value.text
+    if isinstance(value, Imported):
+        return value.dotted
+    if isinstance(value, Attr):
+        return f"{value_text(value.base)}.{value.attr}"
+    if isinstance(value, CallResult):
+        return f"{value_text(value.callee)}()"
+    return ""
 
 
 def load_checks() -> dict[str, CheckFunction]:

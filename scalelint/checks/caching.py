@@ -6,8 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import at_operation, check, finding, reached_from, request_chain
-from scalelint.checks.sync_work import value_text
+from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Global, Instance, Value
 from scalelint.findings import Finding, Related, Span

@@ -73,7 +73,7 @@ def per_request_connection(project: ProjectModel, config: Config) -> Iterator[Fi
         opens = OPENS.get(op.op)
         if opens is None or op.function not in project.request_path or _made_once(project, op):
             continue
-        if any(loop.per_item for loop in op.site.loops):
+        if op.site.per_item_loop is not None:
             continue  # SL102 reports a connection per loop iteration
         handler, _ = project.request_path[op.function]
         severity = opens.severity
@@ -100,7 +100,7 @@ def per_request_connection(project: ProjectModel, config: Config) -> Iterator[Fi
 def connection_in_loop(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op in project.all_operations():
         opens = OPENS.get(op.op)
-        loop = next((loop for loop in reversed(op.site.loops) if loop.per_item), None)
+        loop = op.site.per_item_loop
         if opens is None or loop is None or project.routing.one_off(op.function):
             continue
         message = (

@@ -31,14 +31,10 @@ class PerRow:
     chain: tuple[ChainStep, ...]
 
 
-def _per_item_loop(site: CallSite) -> Loop | None:
-    return next((loop for loop in reversed(site.loops) if loop.per_item), None)
-
-
 def per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
     """Operations of these kinds inside a loop over data, directly or through a call."""
     for op in project.all_operations():
-        loop = _per_item_loop(op.site)
+        loop = op.site.per_item_loop
         if op.op in kinds and loop is not None and not project.routing.one_off(op.function):
             yield PerRow(op.function, op.site, loop, op, ())
     reaching = project.reaches(kinds)
@@ -47,7 +43,7 @@ def per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
             continue
         reported: set[int] = set()
         for site, target in edges:
-            loop = _per_item_loop(site)
+            loop = site.per_item_loop
             if loop is None or target not in reaching or target in project.routing.memoized:
                 continue
             if id(site) in reported:
@@ -158,7 +154,7 @@ def request_query_budget(project: ProjectModel, config: Config) -> Iterator[Find
             for op in project.operations.get(function, ())
             if op.op in DB_ROUND_TRIPS
         ]
-        in_loops = [op for op in calls if _per_item_loop(op.site) is not None]
+        in_loops = [op for op in calls if op.site.per_item_loop is not None]
         if len(calls) <= budget:
             continue
         count = f"{len(calls)}{'+N' if in_loops else ''}"

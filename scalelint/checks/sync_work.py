@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from scalelint.checks import at_operation, check, finding, reached_from
+from scalelint.checks import at_operation, check, finding, reached_from, value_text
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, Const, Global, Imported, Opaque, Value
+from scalelint.facts.model import Const
 from scalelint.findings import Finding, Severity
 from scalelint.project import Operation, ProjectModel
 
@@ -37,21 +37,6 @@ def queue_option(project: ProjectModel) -> str:
         if root in project.imported_roots:
             return option
     return "a queue (PGMQ, Celery, RQ or Dramatiq) and a worker"
-
-
-def value_text(value: Value | None) -> str:
-    """A short name for a value, to read a URL's origin: `settings.WEBHOOK_URL`."""
-    if isinstance(value, Const):
-        return f"{value.origin} = {value.value}" if value.origin else str(value.value)
-    if isinstance(value, (Global, Opaque)):
-        return value.name if isinstance(value, Global) else value.text
-    if isinstance(value, Imported):
-        return value.dotted
-    if isinstance(value, Attr):
-        return f"{value_text(value.base)}.{value.attr}"
-    if isinstance(value, CallResult):
-        return f"{value_text(value.callee)}()"
-    return ""
 
 
 def _on_request_path(
@@ -113,7 +98,7 @@ def sync_email(project: ProjectModel, config: Config) -> Iterator[Finding]:
 def sync_webhook(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for op, severity, where in _on_request_path(project, {"http.request"}):
         url = _url_text(op)
-        fan_out = any(loop.per_item for loop in op.site.loops)
+        fan_out = op.site.per_item_loop is not None
         if RESPONSE_DEPENDS_ON.search(url) or any(allowed in url for allowed in config.http_allow):
             continue
         if not (WEBHOOK_URL.search(url) or fan_out):

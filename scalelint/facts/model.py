@@ -171,6 +171,11 @@ class CallSite:
     consumed_by: str | None = None
 
     @property
+    def per_item_loop(self) -> Loop | None:
+        """The innermost enclosing loop that runs once per element of data, if any."""
+        return next((loop for loop in reversed(self.loops) if loop.per_item), None)
+
+    @property
     def stored_globally(self) -> bool:
         """The result is kept in something that outlives the call (see `stored_in`)."""
         return self.stored_in is not None
