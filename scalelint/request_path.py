@@ -223,7 +223,7 @@ class RequestPath:
     # ---- reachability ---------------------------------------------------------------
 
     def _walk(
-        self, roots: list[tuple[FuncRef, Handler]], follow: Callable[[CallSite, FuncRef], bool]
+        self, roots: list[tuple[FuncRef, Handler]], follow: Callable[[FuncRef, CallSite, FuncRef], bool]
     ) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
         """Breadth-first from the roots over call edges that `follow` accepts."""
         reached: dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]] = {}
@@ -237,7 +237,7 @@ class RequestPath:
             current = queue.popleft()
             handler, chain = reached[current]
             for site, target in edges.get(current, ()):
-                if target in reached or target in self.memoized or not follow(site, target):
+                if target in reached or target in self.memoized or not follow(current, site, target):
                     continue
                 reached[target] = (handler, (*chain, ChainStep(current, site)))
                 queue.append(target)
@@ -260,10 +260,10 @@ class RequestPath:
             if project.functions[ref].is_async and handler.framework != "flask"
         ]
 
-        def follow(site: CallSite, target: FuncRef) -> bool:
+        def follow(caller: FuncRef, site: CallSite, target: FuncRef) -> bool:
             if project.functions[target].is_async:
                 return True
-            spec = project.spec_of(site.callee, target.module)
+            spec = project.spec_of(site.callee, caller.module)  # the call is written in the caller
             return not (spec is not None and spec.role == "dependency") and not self._kept(site)
 
         return self._walk(roots, follow)
@@ -278,7 +278,7 @@ class RequestPath:
                 target = project.resolve(op.site.args[0], op.function.module)
                 if isinstance(target, FuncRef) and target in project.functions:
                     roots.append((target, Handler(target, "background task", None, None)))
-        return self._walk(roots, lambda site, target: not self._kept(site))
+        return self._walk(roots, lambda caller, site, target: not self._kept(site))
 
     def _kept(self, site: CallSite) -> bool:
         return site.stored_in is not None and site.stored_in not in self.project.knowledge.request_scoped
@@ -292,4 +292,4 @@ class RequestPath:
         does a call whose result is kept in a global (`_store = Store()` under `global`).
         """
         roots = sorted(self.handlers.items(), key=lambda item: (item[0].module, item[0].qualname))
-        return self._walk(roots, lambda site, target: not self._kept(site))
+        return self._walk(roots, lambda caller, site, target: not self._kept(site))
