@@ -30,7 +30,8 @@ pool-size (the keywords whose values add up to a pool's maximum size, with defau
 params (positional parameter names, so a value is found by keyword or position),
 pooler-requires (the keyword a client needs behind a transaction-mode pooler),
 ttl-params / ttl-default (where a cache write takes its expiry, and whether leaving it
-out means "forever" or a finite default),
+out means "forever" or a finite default), timeout ("none" or "default": whether an HTTP
+call without `timeout=` waits forever),
 property (reading the attribute, without a call, gives an object of that kind:
 `client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
 
@@ -77,6 +78,7 @@ SPEC_KEYS = {
     "url-arg",
     "ttl-params",
     "ttl-default",
+    "timeout",
 }
 FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped", "row-bounds"}
 # The type each spec key must have (checked on load, so a typo is one clear line).
@@ -101,6 +103,7 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "url-arg": (int, str),
     "ttl-params": list,
     "ttl-default": str,
+    "timeout": str,
 }
 
 
@@ -132,6 +135,7 @@ class ApiSpec:
     url_arg: int | str | None = None
     ttl_params: tuple[str, ...] = ()
     ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
+    timeout: str | None = None  # "none": waits forever unless given one; "default": has one
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -240,6 +244,7 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         url_arg=raw.get("url-arg"),
         ttl_params=tuple(raw.get("ttl-params", ())),
         ttl_default=raw.get("ttl-default"),
+        timeout=raw.get("timeout"),
     )
 
 

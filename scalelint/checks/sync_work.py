@@ -128,13 +128,14 @@ def http_without_timeout(project: ProjectModel, config: Config) -> Iterator[Find
     for op in project.all_operations():
         if op.op != "http.request" or project.routing.one_off(op.function):
             continue
-        library = op.api.split(".")[0]
         spec = op.spec
-        timeout = spec.argument(op.site, "timeout") if spec is not None else op.site.kwarg("timeout")
+        if spec is None or spec.timeout is None:
+            continue
+        timeout = spec.argument(op.site, "timeout")
         passed = op.site.has_kwarg("timeout") or timeout is not None
-        if library in ("requests", "urllib") and not passed and not op.site.has_kwarg("**"):
-            why = f"{library} waits forever by default"
-        elif library in ("requests", "httpx", "urllib") and passed and timeout == Const(None):
+        if spec.timeout == "none" and not passed and not op.site.has_kwarg("**"):
+            why = f"{op.api.split('.')[0]} waits forever by default"
+        elif passed and timeout == Const(None):
             why = "`timeout=None` waits forever"
         else:
             continue
