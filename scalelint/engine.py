@@ -188,25 +188,31 @@ class _Stat:
     digest: str = ""
 
 
-def _cached_facts(
-    listed: list[tuple[Path, str]], cache: FactsCache | None
-) -> tuple[dict[str, FileFacts], list[tuple[Path, str]], dict[str, _Stat]]:
-    """Facts the cache still holds, the files left to parse, and their stats."""
-    found: dict[str, FileFacts] = {}
-    todo: list[tuple[Path, str]] = []
+def _stat_all(listed: list[tuple[Path, str]]) -> dict[str, _Stat]:
+    """(mtime, size) of every file, read once per run; unreadable files are left out."""
     stats: dict[str, _Stat] = {}
     for path, relative in listed:
-        if cache is None:
-            todo.append((path, relative))
-            continue
         try:
             st = path.stat()
         except OSError:
+            continue
+        stats[relative] = _Stat(st.st_mtime_ns, st.st_size)
+    return stats
+
+
+def _cached_facts(
+    listed: list[tuple[Path, str]], cache: FactsCache | None, stats: dict[str, _Stat]
+) -> tuple[dict[str, FileFacts], list[tuple[Path, str]]]:
+    """Facts the cache still holds, and the files left to parse (hashing fills `stats`)."""
+    found: dict[str, FileFacts] = {}
+    todo: list[tuple[Path, str]] = []
+    for path, relative in listed:
+        stat = stats.get(relative)
+        if cache is None or stat is None:
             todo.append((path, relative))
             continue
-        stat = stats[relative] = _Stat(st.st_mtime_ns, st.st_size)
         hit = cache.by_stat(relative, stat.mtime_ns, stat.size)
-        if hit is None and st.st_size <= MAX_FILE_BYTES:
+        if hit is None and stat.size <= MAX_FILE_BYTES:
             try:
                 stat.digest = content_digest(path.read_bytes())
             except OSError:
@@ -217,7 +223,31 @@ def _cached_facts(
             todo.append((path, relative))
         else:
             found[relative] = hit
-    return found, todo, stats
+    return found, todo
+
+
+@dataclass
+class _Inputs:
+    """What one run reads: the files with their stats, the scope, config and knowledge."""
+
+    listed: list[tuple[Path, str]]
+    stats: dict[str, _Stat]
+    in_scope: set[str]
+    config: Config
+    knowledge: Knowledge
+    enabled: frozenset[str]
+    root: Path
+    cwd: Path
+
+    def fingerprint(self) -> str:
+        """Everything the run's result depends on, as long as files keep their stats."""
+        config = self.config
+        parts = [repr(config), self.knowledge.digest, ",".join(sorted(self.enabled)), str(self.cwd)]
+        parts += [cache_salt(config.dialect), *sorted(self.in_scope)]
+        for _, relative in self.listed:
+            stat = self.stats.get(relative)
+            parts.append(f"{relative}:{stat.mtime_ns}:{stat.size}" if stat else f"{relative}:missing")
+        return content_digest("\n".join(parts).encode())
 
 
 def run(
@@ -230,20 +260,26 @@ def run(
 ) -> RunResult:
     """Analyse the whole project of `config.root`, report on `paths`."""
     clock = _Clock()
-    cwd = (cwd or Path.cwd()).resolve()
     root = config.root.resolve()
-    enabled = enabled_rules(config)
     reported, missing = report_scope(paths, config)
     if missing:
         raise ConfigError(f"path not found: {missing[0]}")
     analysed = sorted(set(discover(config)) | set(reported))
     listed = [(path, path.relative_to(root).as_posix()) for path in analysed]
-    in_scope = {p.relative_to(root).as_posix() for p in reported}
-    knowledge = load_knowledge(RULES_DIR / "apis", config.apis)
+    inputs = _Inputs(
+        listed=listed,
+        stats=_stat_all(listed),
+        in_scope={p.relative_to(root).as_posix() for p in reported},
+        config=config,
+        knowledge=load_knowledge(RULES_DIR / "apis", config.apis),
+        enabled=enabled_rules(config),
+        root=root,
+        cwd=(cwd or Path.cwd()).resolve(),
+    )
     clock.lap("discover")
     cache = FactsCache(root / config.cache_dir, cache_salt(config.dialect)) if use_cache else None
     try:
-        fingerprint = _fingerprint(listed, config, knowledge.digest, enabled, in_scope, cwd)
+        fingerprint = inputs.fingerprint()
         kept = cache.run_result(fingerprint) if cache is not None else None
         if isinstance(kept, RunResult):
             kept._lines.clear()
@@ -251,9 +287,7 @@ def run(
             kept.debug.append("nothing changed since a kept run: its result is reused")
             kept.timings = {**clock.laps, "reuse kept result": clock.lap("reuse kept result")}
             return kept
-        result = _analyse(
-            listed, in_scope, config, knowledge, enabled, root, cwd, cache, jobs, progress, clock
-        )
+        result = _analyse(inputs, cache, jobs, progress, clock)
         if cache is not None:
             cache.put_run_result(fingerprint, result)
     finally:
@@ -263,41 +297,12 @@ def run(
     return result
 
 
-def _fingerprint(
-    listed: list[tuple[Path, str]],
-    config: Config,
-    knowledge_digest: str,
-    enabled: frozenset[str],
-    in_scope: set[str],
-    cwd: Path,
-) -> str:
-    """Everything a run's result depends on, as long as files keep their stats."""
-    parts = [repr(config), knowledge_digest, ",".join(sorted(enabled)), str(cwd), cache_salt(config.dialect)]
-    parts.extend(sorted(in_scope))
-    for path, relative in listed:
-        try:
-            st = path.stat()
-        except OSError:
-            parts.append(f"{relative}:missing")
-            continue
-        parts.append(f"{relative}:{st.st_mtime_ns}:{st.st_size}")
-    return content_digest("\n".join(parts).encode())
-
-
 def _analyse(
-    listed: list[tuple[Path, str]],
-    in_scope: set[str],
-    config: Config,
-    knowledge: Knowledge,
-    enabled: frozenset[str],
-    root: Path,
-    cwd: Path,
-    cache: FactsCache | None,
-    jobs: int,
-    progress: Progress | None,
-    clock: _Clock,
+    inputs: _Inputs, cache: FactsCache | None, jobs: int, progress: Progress | None, clock: _Clock
 ) -> RunResult:
-    facts, todo, stats = _cached_facts(listed, cache)
+    listed, stats, in_scope, config = inputs.listed, inputs.stats, inputs.in_scope, inputs.config
+    knowledge, enabled, root, cwd = inputs.knowledge, inputs.enabled, inputs.root, inputs.cwd
+    facts, todo = _cached_facts(listed, cache, stats)
     clock.lap("cache read")
     warnings: list[str] = []
     for file_facts, warning in load_all(todo, config.dialect, jobs, progress):
