@@ -98,6 +98,15 @@ class DictLiteral:
 
 
 @dataclass(frozen=True, slots=True)
+class Compare:
+    """`left <op> right` with one operator: `User.email == x` (`op` is eq, ne, range,
+    in or null), as SQLAlchemy filters are written."""
+
+    left: Value
+    op: str
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """A value phase 1 cannot describe (an unannotated parameter, a lambda); `text` shows it."""
 
@@ -105,8 +114,97 @@ class Opaque:
 
 
 Value = (
-    Imported | Global | Attr | CallResult | Instance | Item | Slice | Sequence | Const | DictLiteral | Opaque
+    Imported
+    | Global
+    | Attr
+    | CallResult
+    | Instance
+    | Item
+    | Slice
+    | Sequence
+    | Const
+    | DictLiteral
+    | Compare
+    | Opaque
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """One column a statement filters, joins or looks up on.
+
+    `table` is the real table name when the column was qualified (aliases resolved) or
+    the statement reads one table; empty when phase 2 must work it out. `op` is `eq`,
+    `in`, `range`, `like` (anchored pattern), `contains` (leading wildcard), `null` or
+    `join`; `function` names a function wrapped around the column (`lower`).
+    """
+
+    table: str
+    column: str
+    op: str
+    function: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDef:
+    """A column as DDL, Alembic or an ORM model declares it."""
+
+    name: str
+    primary_key: bool = False
+    unique: bool = False
+    indexed: bool = False  # the declaration itself creates an index (`index=True`, Django FK)
+    references: str = ""  # the table a foreign key points at
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDef:
+    """An index: its key parts in order (a column name, or an expression's text such
+    as `lower(email)`), method and operator classes, partial WHERE and uniqueness."""
+
+    table: str
+    parts: tuple[str, ...]
+    name: str = ""
+    unique: bool = False
+    method: str = "btree"
+    opclasses: tuple[str, ...] = ()
+    partial: bool = False
+    concurrently: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDef:
+    """A row-level-security policy; `using`/`check` are the expressions' SQL text."""
+
+    name: str
+    table: str
+    command: str = "ALL"
+    roles: tuple[str, ...] = ("public",)
+    permissive: bool = True
+    using: str = ""
+    check: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaChange:
+    """One DDL effect, replayed in order by phase 2 to build the schema.
+
+    `action`: create_table, add_columns, drop_table, drop_column, add_index, drop_index,
+    add_unique, add_primary_key, add_foreign_key, enable_rls, create_policy,
+    create_function. Only the fields the action needs are set.
+    """
+
+    action: str
+    table: str = ""
+    line: int = 0
+    columns: tuple[ColumnDef, ...] = ()
+    key: tuple[str, ...] = ()  # unique / primary / foreign key columns
+    references: str = ""
+    index: IndexDef | None = None
+    policy: PolicyDef | None = None
+    name: str = ""  # dropped index, function name
+    volatility: str = ""  # functions: IMMUTABLE, STABLE or VOLATILE
+    body: tuple[SqlStatement, ...] = ()  # a SQL function's queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +229,9 @@ class SqlStatement:
     offset_is_param: bool = False
     eq_columns: tuple[str, ...] = ()
     is_exists: bool = False
+    predicates: tuple[Predicate, ...] = ()
+    order_by: tuple[Predicate, ...] = ()  # ORDER BY columns, tables resolved like predicates
+    schema: tuple[SchemaChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +345,7 @@ class ClassFacts:
     bases: tuple[Value, ...]
     attributes: tuple[tuple[str, Value], ...]
     methods: tuple[str, ...]
+    calls: tuple[CallSite, ...] = ()  # calls in the class body: model fields, `Index(...)`
 
 
 @dataclass(frozen=True, slots=True)

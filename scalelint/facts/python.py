@@ -20,6 +20,7 @@ from scalelint.facts.model import (
     CallResult,
     CallSite,
     ClassFacts,
+    Compare,
     Const,
     Decorator,
     DictLiteral,
@@ -52,6 +53,16 @@ AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shie
 # Parameters of these types are plain data: their name tells more than their type.
 PLAIN_TYPES = {"str", "int", "float", "bool", "bytes", "dict", "list"}
 CONVERSIONS = {"int", "float", "str", "abs"}
+COMPARE_OPS: dict[type, str] = {
+    cst.Equal: "eq",
+    cst.NotEqual: "ne",
+    cst.LessThan: "range",
+    cst.LessThanEqual: "range",
+    cst.GreaterThan: "range",
+    cst.GreaterThanEqual: "range",
+    cst.In: "in",
+    cst.Is: "null",
+}
 # Loops that run until a condition, like `while`: retries and `itertools.count()` pagers.
 RETRY_LOOP = re.compile(r"retr(y|ies|ying)|attempts|Retrying|\bcount\(", re.I)
 
@@ -91,6 +102,7 @@ class _PendingClass:
     bases: tuple[Value, ...]
     attributes: dict[str, Value] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)
 
 
 _HOOKS: dict[tuple[type, str, type], Callable[..., object] | None] = {}
@@ -343,7 +355,11 @@ class FactsVisitor(cst.CSTVisitor):
         text = _string_text(node)
         if text is not None:
             return Const(text)
-        if isinstance(node, (cst.Tuple, cst.List)) and len(self.scopes) > 1:
+        if isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
+            op = COMPARE_OPS.get(type(node.comparisons[0].operator))
+            left = self.value_of(node.left)
+            return Compare(left, op) if op is not None and left is not None else None
+        if isinstance(node, (cst.Tuple, cst.List)) and (len(self.scopes) > 1 or self.class_stack):
             items = tuple(self.value_of(e.value) for e in node.elements if isinstance(e, cst.Element))
             return Sequence(tuple(v for v in items if v is not None))
         return None
@@ -420,6 +436,7 @@ class FactsVisitor(cst.CSTVisitor):
                 bases=pending.bases,
                 attributes=tuple(pending.attributes.items()),
                 methods=tuple(pending.methods),
+                calls=tuple(pending.calls),
             )
         )
         if not self.class_stack and len(self.scopes) == 1:
@@ -625,6 +642,8 @@ class FactsVisitor(cst.CSTVisitor):
             self.module_vars[target.value] = _dict_literal(value, self._dict_lines.get(id(value), 1))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None and isinstance(node.target, cst.Name):
+            self._assigned_to[id(self._unwrap(node.value))] = node.target.value
         value = self.value_of(node.value) if node.value is not None else None
         if value is None:
             annotation = self.value_of(node.annotation.annotation)
@@ -791,6 +810,8 @@ class FactsVisitor(cst.CSTVisitor):
             old = decorators[decorator_index]
             decorators[decorator_index] = Decorator(old.callee, old.text, old.line, site)
         scope.calls.append(site)
+        if self.class_stack and scope is self.module:
+            self.class_stack[-1].calls.append(site)
 
 
 def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 
 import sqlglot
@@ -15,7 +17,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
-from scalelint.facts.model import SqlStatement
+from scalelint.facts.ddl import command_changes, schema_changes
+from scalelint.facts.model import Predicate, SchemaChange, SqlStatement
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
 
@@ -82,12 +85,83 @@ def _columns_under(node: exp.Expression | None) -> tuple[str, ...]:
     )
 
 
+COMPARISONS: dict[type[exp.Expression], str] = {
+    exp.EQ: "eq",
+    exp.GT: "range",
+    exp.GTE: "range",
+    exp.LT: "range",
+    exp.LTE: "range",
+    exp.Between: "range",
+    exp.In: "in",
+    exp.Is: "null",
+    exp.Like: "like",
+    exp.ILike: "ilike",
+}
+
+
+def _pattern_is_infix(pattern: exp.Expression | None) -> bool:
+    """`'%foo'`, `'%' || $1 || '%'`, `concat('%', x)`: a pattern with a leading wildcard."""
+    if pattern is None:
+        return False
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        return pattern.this.startswith("%")
+    first = next(
+        (n for n in pattern.walk() if isinstance(n, exp.Literal | exp.Column | exp.Parameter | exp.Placeholder)),
+        None,
+    )
+    return isinstance(first, exp.Literal) and first.is_string and first.this.startswith("%")
+
+
+def _compared_column(node: exp.Expression | None) -> tuple[exp.Column, str] | None:
+    """The column a comparison side reads, directly or wrapped in one function."""
+    if isinstance(node, exp.Column):
+        return node, ""
+    if isinstance(node, exp.Func) and not isinstance(node, exp.AggFunc):
+        inner = [a for a in node.args.values() if isinstance(a, exp.Expression)]
+        if len(inner) == 1 and isinstance(inner[0], exp.Column):
+            name = node.sql_name().lower() if not isinstance(node, exp.Anonymous) else str(node.this).lower()
+            return inner[0], name
+    return None
+
+
+def _predicates(conditions: list[exp.Expression], resolve: Callable[[exp.Column], str]) -> tuple[Predicate, ...]:
+    found: list[Predicate] = []
+    for condition in conditions:
+        for node in condition.walk():
+            op = COMPARISONS.get(type(node))
+            if op is None:
+                continue
+            side = _compared_column(node.this)
+            other = node.args.get("expression")
+            if side is None and op == "eq":
+                side, other = _compared_column(other), node.this
+            if side is None or side[0].name.startswith("__scalelint"):
+                continue
+            column, function = side
+            if op == "eq" and isinstance(other, exp.Column):
+                op = "join"
+                if not other.name.startswith("__scalelint"):
+                    found.append(Predicate(resolve(other), other.name, op))
+            elif op in ("like", "ilike"):
+                op = "contains" if _pattern_is_infix(other) else op
+            found.append(Predicate(resolve(column), column.name, op, function))
+    return tuple(dict.fromkeys(found))
+
+
 def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
     kind = _kind(tree)
     cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    tables = tuple(
-        dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name and t.name not in cte_names)
-    )
+    table_nodes = [t for t in tree.find_all(exp.Table) if t.name and t.name not in cte_names]
+    tables = tuple(dict.fromkeys(t.name for t in table_nodes))
+    aliases = {t.alias_or_name: t.name for t in table_nodes}
+
+    def resolve(column: exp.Column) -> str:
+        if column.table:
+            return aliases.get(column.table, "")
+        return tables[0] if len(tables) == 1 else ""
+
+    predicates: tuple[Predicate, ...] = ()
+    order_by: tuple[Predicate, ...] = ()
     filters: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
     has_limit = False
@@ -114,12 +188,20 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         joins = [j.args.get("on") for j in tree.find_all(exp.Join)]
         filters = tuple(dict.fromkeys(c for node in [*wheres, *joins] for c in _columns_under(node)))
         order = _columns_under(tree.args.get("order"))
+        predicates = _predicates([*wheres, *(j for j in joins if j is not None)], resolve)
+        order_node = tree.args.get("order")
+        if order_node is not None:
+            order_by = tuple(
+                Predicate(resolve(c), c.name, "order") for c in order_node.find_all(exp.Column)
+            )
         if isinstance(tree, exp.Select) and not tree.args.get("group"):
             aggregate = any(e.find(exp.AggFunc) is not None for e in tree.expressions) and not any(
                 isinstance(e, exp.Star) for e in tree.expressions
             )
     elif kind in ("update", "delete"):
         filters = _columns_under(tree.args.get("where"))
+        where = tree.args.get("where")
+        predicates = _predicates([where] if where is not None else [], resolve)
     return SqlStatement(
         kind=kind,
         tables=tables,
@@ -132,8 +214,17 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         session_effects=session_effects(text),
         eq_columns=eq_columns,
         is_exists=is_exists,
+        predicates=predicates,
+        order_by=order_by,
+        schema=_schema(tree, line, text),
         **paging,
     )
+
+
+def _schema(tree: exp.Expression, line: int, text: str) -> tuple[SchemaChange, ...]:
+    if isinstance(tree, exp.Command):
+        return command_changes(text, line, analyse)
+    return schema_changes(tree, line)
 
 
 def _is_parameter(node: exp.Expression | None) -> bool:
@@ -215,23 +306,5 @@ def analyse_file(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[list[SqlSta
         if parsed is None:
             failed += 1
             continue
-        statements.extend(
-            SqlStatement(
-                kind=s.kind,
-                tables=s.tables,
-                line=line,
-                has_limit=s.has_limit,
-                filter_columns=s.filter_columns,
-                order_columns=s.order_columns,
-                is_aggregate=s.is_aggregate,
-                text=s.text,
-                session_effects=s.session_effects,
-                has_offset=s.has_offset,
-                limit_is_param=s.limit_is_param,
-                offset_is_param=s.offset_is_param,
-                eq_columns=s.eq_columns,
-                is_exists=s.is_exists,
-            )
-            for s in parsed
-        )
+        statements.extend(replace(s, line=line) for s in parsed)
     return statements, failed
