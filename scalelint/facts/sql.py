@@ -103,13 +103,9 @@ def _pattern_is_infix(pattern: exp.Expression | None) -> bool:
     """`'%foo'`, `'%' || $1 || '%'`, `concat('%', x)`: a pattern with a leading wildcard."""
     if pattern is None:
         return False
-    if isinstance(pattern, exp.Literal) and pattern.is_string:
-        return pattern.this.startswith("%")
-    first = next(
-        (n for n in pattern.walk() if isinstance(n, exp.Literal | exp.Column | exp.Parameter | exp.Placeholder)),
-        None,
-    )
-    return isinstance(first, exp.Literal) and first.is_string and first.this.startswith("%")
+    leaves = (exp.Literal, exp.Column, exp.Parameter, exp.Placeholder)
+    first = next((n for n in pattern.walk() if isinstance(n, leaves)), None)
+    return isinstance(first, exp.Literal) and first.is_string and str(first.this).startswith("%")
 
 
 def _compared_column(node: exp.Expression | None) -> tuple[exp.Column, str] | None:
@@ -124,11 +120,13 @@ def _compared_column(node: exp.Expression | None) -> tuple[exp.Column, str] | No
     return None
 
 
-def _predicates(conditions: list[exp.Expression], resolve: Callable[[exp.Column], str]) -> tuple[Predicate, ...]:
+def _predicates(
+    conditions: list[exp.Expression], resolve: Callable[[exp.Column], str]
+) -> tuple[Predicate, ...]:
     found: list[Predicate] = []
     for condition in conditions:
         for node in condition.walk():
-            op = COMPARISONS.get(type(node))
+            op = next((name for kind, name in COMPARISONS.items() if type(node) is kind), None)
             if op is None:
                 continue
             side = _compared_column(node.this)
@@ -191,9 +189,7 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         predicates = _predicates([*wheres, *(j for j in joins if j is not None)], resolve)
         order_node = tree.args.get("order")
         if order_node is not None:
-            order_by = tuple(
-                Predicate(resolve(c), c.name, "order") for c in order_node.find_all(exp.Column)
-            )
+            order_by = tuple(Predicate(resolve(c), c.name, "order") for c in order_node.find_all(exp.Column))
         if isinstance(tree, exp.Select) and not tree.args.get("group"):
             aggregate = any(e.find(exp.AggFunc) is not None for e in tree.expressions) and not any(
                 isinstance(e, exp.Star) for e in tree.expressions
