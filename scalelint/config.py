@@ -72,6 +72,9 @@ class Config:
     pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
     max_db_calls_per_request: int = 1
+    tenant_columns: tuple[str, ...] = ("tenant_id",)
+    # Functions a row-level-security policy should call once per query, not per row.
+    rls_functions: tuple[str, ...] = ("auth.uid", "auth.jwt", "auth.role", "auth.email", "current_setting")
     request_path: RequestPathSettings = field(default_factory=RequestPathSettings)
 
 
@@ -179,6 +182,8 @@ FIELDS = {
     "max-page-size": ("max_page_size", _positive_int),
     "max-db-calls-per-request": ("max_db_calls_per_request", _positive_int),
     "request-path": ("request_path", _request_path),
+    "tenant-columns": ("tenant_columns", _str_list),
+    "rls-functions": ("rls_functions", _str_list),
 }
 
 

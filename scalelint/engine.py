@@ -317,7 +317,7 @@ def _analyse(
     debug.append(f"{len(listed) - len(todo)} of {len(listed)} files from the cache")
     if cache is not None:
         debug.extend(cache.notes)
-    project = ProjectModel(facts, knowledge, config.request_path)
+    project = ProjectModel(facts, knowledge, config.request_path, config.schema)
     checks = load_checks()
     ignores = [
         (pathspec.GitIgnoreSpec.from_lines([glob]), tuple(ids))

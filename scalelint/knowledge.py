@@ -38,7 +38,8 @@ property (reading the attribute, without a call, gives an object of that kind:
 Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
 base class whose `handler-methods` serve requests / run in the background / run when
-the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize.
+the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
+ORM base class: its subclasses are tables).
 """
 
 from __future__ import annotations

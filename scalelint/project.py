@@ -41,6 +41,7 @@ from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPat
 
 if TYPE_CHECKING:
     from scalelint.request_path import RequestPath
+    from scalelint.schema import Schema
 
 MODULE_BODY = "<module>"
 WRITE_SQL = {"insert", "update", "delete", "merge"}
@@ -116,6 +117,7 @@ class ProjectModel:
     files: dict[str, FileFacts]
     knowledge: Knowledge
     settings: RequestPathSettings = field(default_factory=RequestPathSettings)
+    schema_globs: tuple[str, ...] = ()
     modules: dict[str, FileFacts] = field(default_factory=dict)
     functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
@@ -187,6 +189,17 @@ class ProjectModel:
 
     def path_of(self, ref: FuncRef | ClassRef) -> str:
         return self.modules[ref.module].path
+
+    def module_of(self, path: str) -> str | None:
+        """The importable name of a Python file of the project, if it has one."""
+        return self._canonical.get(path)
+
+    @cached_property
+    def schema(self) -> Schema:
+        """Tables, columns, indexes and policies the project declares (see schema.py)."""
+        from scalelint.schema import build_schema
+
+        return build_schema(self, self.schema_globs)
 
     def absolute(self, dotted: str, module: str) -> str:
         level = len(dotted) - len(dotted.lstrip("."))

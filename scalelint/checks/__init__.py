@@ -104,6 +104,15 @@ def value_text(value: Value | None) -> str:
 
 def load_checks() -> dict[str, CheckFunction]:
     """Import every family module so that its checks register themselves."""
-    from scalelint.checks import caching, connections, pagination, parse_errors, query_budget, sync_work  # noqa: F401
+    from scalelint.checks import (  # noqa: F401
+        caching,
+        connections,
+        indexes,
+        pagination,
+        parse_errors,
+        query_budget,
+        rls,
+        sync_work,
+    )
 
     return CHECKS

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from scalelint.facts.model import ColumnDef, IndexDef, PolicyDef, SchemaChange, SqlStatement
 
@@ -214,6 +216,8 @@ def _policy(text: str, line: int) -> SchemaChange | None:
     roles = re.search(r"\bTO\s+(.+)$", before_using, re.I | re.S)
     role_names = tuple(_unquote(r.strip()) for r in roles.group(1).split(",")) if roles else ("public",)
     table = _unquote(head.group(2))
+    using, check = _clause(rest, "USING"), _clause(rest, r"WITH\s+CHECK")
+    calls, columns, parsed = _policy_expressions([e for e in (using, check) if e])
     return SchemaChange(
         "create_policy",
         table,
@@ -224,10 +228,46 @@ def _policy(text: str, line: int) -> SchemaChange | None:
             command=command.group(1).upper() if command else "ALL",
             roles=tuple(r for r in role_names if r),
             permissive=re.search(r"\bAS\s+RESTRICTIVE\b", before_using, re.I) is None,
-            using=_clause(rest, "USING"),
-            check=_clause(rest, r"WITH\s+CHECK"),
+            using=using,
+            check=check,
+            calls=calls,
+            columns=columns,
+            parsed=parsed,
         ),
     )
+
+
+def _policy_expressions(
+    expressions: list[str],
+) -> tuple[tuple[tuple[str, bool], ...], tuple[str, ...], bool]:
+    """The function calls (with whether each is inside a scalar sub-select) and the
+    compared columns of the policy's own table, from its USING / WITH CHECK."""
+    calls: list[tuple[str, bool]] = []
+    columns: list[str] = []
+    for text in expressions:
+        try:
+            tree = sqlglot.parse_one(text, read="postgres")
+        except (SqlglotError, RecursionError, ValueError, KeyError):
+            return (), (), False
+        for node in tree.find_all(exp.Anonymous):
+            name = str(node.this).lower()
+            if isinstance(node.parent, exp.Dot) and node.parent.expression is node:
+                name = f"{node.parent.this.name.lower()}.{name}"
+            calls.append((name, _in_scalar_select(node)))
+        for column in tree.find_all(exp.Column):
+            if not column.table and column.find_ancestor(exp.Select) is None:
+                columns.append(column.name)
+    return tuple(dict.fromkeys(calls)), tuple(dict.fromkeys(columns)), True
+
+
+def _in_scalar_select(node: exp.Expression) -> bool:
+    """Inside `(select f())` with no FROM: an init plan Postgres runs once per statement."""
+    select = node.find_ancestor(exp.Select)
+    while select is not None:
+        if not select.args.get("from_") and not select.args.get("from"):
+            return True
+        select = select.find_ancestor(exp.Select)
+    return False
 
 
 def _function(text: str, line: int, analyse: Analyse) -> SchemaChange | None:

@@ -183,6 +183,11 @@ class PolicyDef:
     permissive: bool = True
     using: str = ""
     check: str = ""
+    # Functions the expressions call (`auth.uid`), and whether each call sits in a
+    # scalar sub-select (`(select auth.uid())`), which Postgres evaluates once per query.
+    calls: tuple[tuple[str, bool], ...] = ()
+    columns: tuple[str, ...] = ()  # the policy table's columns the expressions compare
+    parsed: bool = True  # False: sqlglot could not parse USING / WITH CHECK
 
 
 @dataclass(frozen=True, slots=True)

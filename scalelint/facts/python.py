@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -67,6 +67,21 @@ COMPARE_OPS: dict[type, str] = {
 RETRY_LOOP = re.compile(r"retr(y|ies|ying)|attempts|Retrying|\bcount\(", re.I)
 
 Positions = AstPositions | MetadataPositions
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FormattedText(Const):
+    """A string built from parts (f-string, `+`, `%`): a `Const` of its text, holes
+    replaced by the placeholder, that also keeps the values in the holes, in order (None
+    for one phase 1 cannot describe). Compares and hashes as the plain `Const`."""
+
+    holes: tuple[Value | None, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Const) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash((self.value,))
 
 
 @dataclass
@@ -291,14 +306,14 @@ class FactsVisitor(cst.CSTVisitor):
             if name in scope.env:
                 found = scope.env[name]
                 if isinstance(found, Const) and found.origin is None:
-                    return Const(found.value, name)
+                    return replace(found, origin=name)
                 return found
         if name in self.imports:
             return Imported(self.imports[name])
         if name in self.module_vars:
             value = self.module_vars[name]
             if isinstance(value, Const):
-                return Const(value.value, name) if value.origin is None else value
+                return replace(value, origin=name) if value.origin is None else value
         return Global(name)
 
     def value_of(self, node: cst.BaseExpression) -> Value | None:
@@ -325,11 +340,10 @@ class FactsVisitor(cst.CSTVisitor):
             literal = bool(positional) and all(
                 isinstance(a, (cst.Integer, cst.SimpleString)) for a in positional
             )
-            # A method's first argument, when a plain name: `.limit(size)` keeps `size`.
+            # The first argument, when a plain name: `.limit(size)` keeps `size`, `select(User)`
+            # its model.
             first_value = (
-                self.value_of(positional[0])
-                if positional and isinstance(positional[0], cst.Name) and isinstance(node.func, cst.Attribute)
-                else None
+                self.value_of(positional[0]) if positional and isinstance(positional[0], cst.Name) else None
             )
             return CallResult(callee, keywords, len(positional), first, literal, first_value)
         if isinstance(node, cst.Await):
@@ -354,7 +368,8 @@ class FactsVisitor(cst.CSTVisitor):
             return Item(base)
         text = _string_text(node)
         if text is not None:
-            return Const(text)
+            holes = self._holes(node)
+            return FormattedText(text, holes=holes) if holes else Const(text)
         if isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
             op = COMPARE_OPS.get(type(node.comparisons[0].operator))
             left = self.value_of(node.left)
@@ -363,6 +378,29 @@ class FactsVisitor(cst.CSTVisitor):
             items = tuple(self.value_of(e.value) for e in node.elements if isinstance(e, cst.Element))
             return Sequence(tuple(v for v in items if v is not None))
         return None
+
+    def _holes(self, node: cst.BaseExpression) -> tuple[Value | None, ...]:
+        """The values a string expression interpolates, in order (cache keys name them)."""
+        if isinstance(node, cst.FormattedString):
+            return tuple(
+                self.value_of(part.expression)
+                for part in node.parts
+                if isinstance(part, cst.FormattedStringExpression)
+            )
+        if isinstance(node, cst.ConcatenatedString):
+            return self._holes(node.left) + self._holes(node.right)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            return tuple(
+                hole
+                for side in (node.left, node.right)
+                for hole in (self._holes(side) if _string_text(side) is not None else (self.value_of(side),))
+            )
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+            right = node.right
+            if isinstance(right, cst.Tuple):
+                return tuple(self.value_of(e.value) for e in right.elements)
+            return (self.value_of(right),)
+        return ()
 
     def _sql_text(self, node: cst.BaseExpression) -> str | None:
         """SQL passed as an argument: a string, a variable holding one, text("...")."""

@@ -1,0 +1,91 @@
+"""SL604 (query-budget family): row-level-security policies that cost a function call or
+a scan per row, on every query the table serves.
+
+Policies come from the schema model, parsed by sqlglot in phase 1 (facts/ddl.py):
+the functions each USING / WITH CHECK calls, whether each call sits in a scalar
+sub-select, and the table columns the expressions compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from scalelint.checks import check, finding
+from scalelint.config import Config
+from scalelint.findings import Finding, Related, Span
+from scalelint.project import ProjectModel
+from scalelint.schema import Policy, Table
+
+COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+def _span(policy: Policy) -> Span:
+    return Span(policy.where.line, 1, policy.where.line, 1)
+
+
+def _problems(project: ProjectModel, config: Config, table: Table, policy: Policy) -> list[str]:
+    definition = policy.definition
+    wanted = {name.lower() for name in config.rls_functions}
+    problems = []
+    unwrapped = [name for name, wrapped in definition.calls if name in wanted and not wrapped]
+    for name in dict.fromkeys(unwrapped):
+        problems.append(
+            f"calls `{name}()` for every row it checks; wrap it as `(select {name}())` so Postgres "
+            "evaluates it once per query"
+        )
+    for name, _ in definition.calls:
+        function = project.schema.functions.get(name)
+        if function is not None and function.volatility == "VOLATILE":
+            problems.append(
+                f"calls `{name}()`, declared VOLATILE (the default), so Postgres runs it for every row; "
+                "declare it STABLE (and SECURITY DEFINER if it reads other tables) and wrap the call "
+                f"as `(select {name}(...))`"
+            )
+    for column in definition.columns:
+        if column in table.columns and not table.serves(column):
+            problems.append(
+                f"filters on `{table.name}.{column}`, and no index starts with it: every query on "
+                f"`{table.name}` scans the table to apply the policy; add `CREATE INDEX ON "
+                f"{table.name} ({column});`"
+            )
+    return problems
+
+
+@check("SL604")
+def slow_rls_policy(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    schema = project.schema
+    for name in sorted(schema.tables):
+        table = schema.tables[name]
+        seen: dict[tuple[str, str], Policy] = {}
+        for policy in table.policies:
+            definition = policy.definition
+            for problem in _problems(project, config, table, policy):
+                yield finding(
+                    "SL604",
+                    policy.where.path,
+                    _span(policy),
+                    f"policy `{definition.name}` on `{name}` {problem}",
+                )
+            if not definition.permissive:
+                continue
+            commands = COMMANDS if definition.command == "ALL" else (definition.command,)
+            clashes = [
+                seen[(role, command)]
+                for role in definition.roles
+                for command in commands
+                if (role, command) in seen
+            ]
+            for role in definition.roles:
+                for command in commands:
+                    seen.setdefault((role, command), policy)
+            if clashes:
+                first = clashes[0]
+                yield finding(
+                    "SL604",
+                    policy.where.path,
+                    _span(policy),
+                    f"policy `{definition.name}` is a second permissive policy on `{name}` for the same "
+                    f"role and action as `{first.definition.name}`: Postgres evaluates every permissive "
+                    "policy for every row and ORs them; merge them into one policy",
+                    (Related(first.where.path, first.where.line, f"policy `{first.definition.name}`"),),
+                )

@@ -1,0 +1,613 @@
+"""Phase 2: the schema model: tables, columns, keys, indexes, RLS policies, functions.
+
+Built from whatever the project keeps, replayed in path order (migration files are
+named to sort in the order they run): SQL DDL (`.sql` files outside tests, the
+`schema` config globs, and DDL strings a migration executes), Alembic operations,
+then the ORM models (Django, SQLAlchemy declarative and Core `Table`), which describe
+the current state and add what the migrations did not show.
+
+A table is *known* only when its definition was found; the index rules stay silent
+on every other table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+
+from scalelint.facts.model import (
+    Attr,
+    CallResult,
+    CallSite,
+    ClassFacts,
+    ColumnDef,
+    Const,
+    Global,
+    Imported,
+    IndexDef,
+    PolicyDef,
+    SchemaChange,
+    Sequence,
+    SqlStatement,
+    Value,
+)
+from scalelint.findings import Span
+from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel
+from scalelint.request_path import TEST_FILE
+from scalelint.request_path_types import FuncRef
+
+# Index methods whose leading column serves equality, ranges, IN and ORDER BY.
+ORDERED_METHODS = {"btree", ""}
+TRIGRAM_OPCLASSES = {"gin_trgm_ops", "gist_trgm_ops"}
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A place in the project: the file and line a schema object was declared on."""
+
+    path: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    definition: IndexDef
+    where: Where
+    implicit: bool = False  # made by a PRIMARY KEY / UNIQUE / Django FK, not an index statement
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return self.definition.parts
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    columns: tuple[str, ...]
+    references: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    definition: PolicyDef
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    name: str
+    volatility: str
+    body: tuple[SqlStatement, ...]
+    where: Where
+
+
+@dataclass
+class Table:
+    name: str
+    where: Where
+    origin: str  # sql | alembic | django | sqlalchemy
+    columns: dict[str, Where] = field(default_factory=dict)
+    indexes: list[Index] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    rls: bool = False
+    policies: list[Policy] = field(default_factory=list)
+
+    def add_index(self, definition: IndexDef, where: Where, implicit: bool = False) -> None:
+        if not any(
+            i.parts == definition.parts and i.definition.method == definition.method for i in self.indexes
+        ):
+            self.indexes.append(Index(definition, where, implicit))
+
+    def serves(
+        self, column: str, op: str = "eq", function: str = "", equal: frozenset[str] = frozenset()
+    ) -> bool:
+        """An index can find rows by `column` (wrapped in `function`, compared with `op`)
+        when the column is its leading key part, or follows key parts the query pins
+        with equality (`equal`)."""
+        wanted = f"{function}({column})" if function else column
+        for index in self.indexes:
+            definition = index.definition
+            if op == "contains":
+                if (
+                    definition.method in ("gin", "gist")
+                    and any(o in TRIGRAM_OPCLASSES for o in definition.opclasses)
+                    and (column in definition.parts or wanted in definition.parts)
+                ):
+                    return True
+                continue
+            if definition.method not in ORDERED_METHODS and not (definition.method == "hash" and op == "eq"):
+                continue
+            for part in definition.parts:
+                if part == wanted:
+                    return True
+                if part not in equal:
+                    break
+        return False
+
+
+@dataclass
+class Schema:
+    tables: dict[str, Table] = field(default_factory=dict)
+    models: dict[ClassRef, str] = field(default_factory=dict)  # ORM class -> its table
+    fields: dict[ClassRef, dict[str, str]] = field(default_factory=dict)  # attribute -> column
+    boolean_columns: set[tuple[str, str]] = field(default_factory=set)  # (table, column)
+    functions: dict[str, Function] = field(default_factory=dict)
+    # CREATE INDEX statements in order, and whether their table existed in an earlier file.
+    index_statements: list[tuple[Index, bool]] = field(default_factory=list)
+
+    def table(self, name: str) -> Table | None:
+        return self.tables.get(name.lower()) if name else None
+
+
+# ---- building ---------------------------------------------------------------------
+
+
+def is_schema_source(path: str, globs: tuple[str, ...]) -> bool:
+    return any(fnmatch(path, g) for g in globs) or not TEST_FILE.search(path)
+
+
+class _Builder:
+    def __init__(self, project: ProjectModel, globs: tuple[str, ...]) -> None:
+        self.project = project
+        self.globs = globs
+        self.schema = Schema()
+        self._created_in: dict[str, str] = {}
+
+    # -- replaying DDL -------------------------------------------------------------
+
+    def apply(self, change: SchemaChange, where: Where, origin: str) -> None:
+        tables = self.schema.tables
+        name = change.table.lower()
+        action = change.action
+        if action == "create_table":
+            table = tables.setdefault(name, Table(name, where, origin))
+            self._created_in.setdefault(name, where.path)
+            for column in change.columns:
+                self._add_column(table, column, where)
+            return
+        if action == "create_function":
+            self.schema.functions[change.name] = Function(change.name, change.volatility, change.body, where)
+            return
+        if action == "drop_index":
+            for table in tables.values():
+                table.indexes = [i for i in table.indexes if i.definition.name != change.name]
+            return
+        table_or_none = tables.get(name)
+        if table_or_none is None:
+            return
+        table = table_or_none
+        if action == "drop_table":
+            del tables[name]
+        elif action == "rename_table" and change.name:
+            tables[change.name.lower()] = tables.pop(name)
+            table.name = change.name.lower()
+        elif action == "add_columns":
+            for column in change.columns:
+                self._add_column(table, column, where)
+        elif action == "drop_column":
+            for column_name in change.key:
+                table.columns.pop(column_name, None)
+                table.indexes = [i for i in table.indexes if column_name not in i.parts]
+        elif action in ("add_primary_key", "add_unique") and change.key:
+            table.add_index(IndexDef(name, change.key, unique=True), where, implicit=True)
+        elif action == "add_foreign_key" and change.key:
+            table.foreign_keys.append(ForeignKey(change.key, change.references.lower(), where))
+        elif action == "add_index" and change.index is not None:
+            index = Index(change.index, where)
+            earlier = self._created_in.get(name)
+            self.schema.index_statements.append((index, earlier is not None and earlier != where.path))
+            table.add_index(change.index, where)
+        elif action == "enable_rls":
+            table.rls = True
+        elif action == "create_policy" and change.policy is not None:
+            table.policies.append(Policy(change.policy, where))
+
+    def _add_column(self, table: Table, column: ColumnDef, where: Where) -> None:
+        place = Where(where.path, column.line or where.line)
+        table.columns.setdefault(column.name, place)
+        if column.primary_key or column.unique or column.indexed:
+            table.add_index(
+                IndexDef(table.name, (column.name,), unique=column.primary_key or column.unique),
+                place,
+                implicit=not column.indexed or column.primary_key,
+            )
+        if column.references:
+            table.foreign_keys.append(ForeignKey((column.name,), column.references.lower(), place))
+
+    def sql_sources(self) -> None:
+        """DDL in .sql files and in SQL strings Python migrations execute, in path order."""
+        for path in sorted(self.project.files):
+            facts = self.project.files[path]
+            if facts.parse_error is not None or not is_schema_source(path, self.globs):
+                continue
+            if facts.language == "sql":
+                for statement in facts.sql:
+                    for change in statement.schema:
+                        self.apply(change, Where(path, statement.line), "sql")
+            elif facts.language == "python":
+                self._python_migration(path)
+
+    def _python_migration(self, path: str) -> None:
+        module = self.project.module_of(path)
+        if module is None:
+            return
+        facts = self.project.files[path]
+        bodies = [(MODULE_BODY, facts.module_calls), *((fn.qualname, fn.calls) for fn in facts.functions)]
+        for qualname, sites in bodies:
+            ref = FuncRef(module, qualname)
+            for site in sites:
+                for statement in site.sql:
+                    for change in statement.schema:
+                        self.apply(change, Where(path, site.span.line), "sql")
+                name = self._external(site.callee, ref)
+                if name.startswith("alembic.op."):
+                    for change in _alembic(name.removeprefix("alembic.op."), site, sites):
+                        self.apply(change, Where(path, change.line or site.span.line), "alembic")
+
+    def _external(self, value: Value, function: FuncRef) -> str:
+        ref = self.project.resolve(value, function.module)
+        return ref.qualname if isinstance(ref, ExtName) else ""
+
+    # -- ORM models ---------------------------------------------------------------------
+
+    def models(self) -> None:
+        django: list[tuple[ClassRef, ClassFacts]] = []
+        for ref, cls in self.project.classes.items():
+            path = self.project.path_of(ref)
+            if not is_schema_source(path, self.globs) or "." in ref.qualname:
+                continue
+            tablename = _attribute(cls, "__tablename__")
+            if isinstance(tablename, Const) and isinstance(tablename.value, str):
+                self._sqlalchemy_model(ref, cls, tablename.value, path)
+            elif self.project.class_spec(ref, frozenset({"model"})) is not None:
+                django.append((ref, cls))
+        for ref, cls in django:
+            name = self._django_table(ref, cls)
+            if name is not None:
+                self.schema.models[ref] = name
+        for ref, cls in django:
+            if ref in self.schema.models:
+                self._django_model(ref, cls)
+        self._sqlalchemy_core()
+
+    def _class_calls(self, ref: ClassRef, seen: frozenset[ClassRef] = frozenset()) -> Iterator[CallSite]:
+        """Field declarations of a class and of its project bases (mixins, abstract models)."""
+        cls = self.project.classes[ref]
+        for base in cls.bases:
+            resolved = self.project.resolve(base, ref.module)
+            if isinstance(resolved, ClassRef) and resolved not in seen and resolved != ref:
+                yield from self._class_calls(resolved, seen | {ref})
+        yield from cls.calls
+
+    def _sqlalchemy_model(self, ref: ClassRef, cls: ClassFacts, name: str, path: str) -> None:
+        self.schema.models[ref] = name.lower()
+        self.schema.fields[ref] = {
+            site.assigned_to: column.name
+            for site in self._class_calls(ref)
+            if site.assigned_to and (column := _sqlalchemy_column(site)) is not None
+        }
+        table = self.schema.tables.setdefault(
+            name.lower(), Table(name.lower(), Where(path, cls.span.line), "sqlalchemy")
+        )
+        self._sqlalchemy_columns(table, list(self._class_calls(ref)), ref.module, path)
+
+    def _sqlalchemy_columns(self, table: Table, sites: list[CallSite], module: str, path: str) -> None:
+        for site in sites:
+            name = self._qualname(site.callee, module)
+            last = name.rsplit(".", 1)[-1]
+            where = Where(path, site.span.line)
+            if not name.startswith("sqlalchemy."):
+                continue
+            if last in ("Column", "mapped_column"):
+                column = _sqlalchemy_column(site)
+                if column is not None:
+                    self._add_column(table, column, where)
+            elif last == "Index" and len(site.args) > 1:
+                parts = tuple(p for p in (_part(v) for v in site.args[1:]) if p)
+                unique = site.kwarg("unique") == Const(True)
+                method = _const_str(site.kwarg("postgresql_using")) or "btree"
+                if parts:
+                    table.add_index(
+                        IndexDef(table.name, parts, _const_str(site.args[0]), unique, method), where
+                    )
+            elif last in ("UniqueConstraint", "PrimaryKeyConstraint"):
+                parts = tuple(p for p in (_part(v) for v in site.args) if p)
+                if parts:
+                    table.add_index(IndexDef(table.name, parts, unique=True), where, implicit=True)
+            elif last == "ForeignKeyConstraint" and len(site.args) >= 2:
+                local = _strings(site.args[0])
+                remote = _strings(site.args[1])
+                if local and remote:
+                    table.foreign_keys.append(ForeignKey(local, remote[0].split(".")[0].lower(), where))
+
+    def _sqlalchemy_core(self) -> None:
+        """`Table("users", metadata, Column(...), Index(...))` at module level."""
+        for path, facts in self.project.files.items():
+            if facts.language != "python" or not is_schema_source(path, self.globs):
+                continue
+            module = self.project.module_of(path)
+            if module is None:
+                continue
+            for site in facts.module_calls:
+                if self._qualname(site.callee, module) not in ("sqlalchemy.Table", "sqlalchemy.schema.Table"):
+                    continue
+                name = _const_str(site.args[0]) if site.args else ""
+                if not name:
+                    continue
+                table = self.schema.tables.setdefault(
+                    name.lower(), Table(name.lower(), Where(path, site.span.line), "sqlalchemy")
+                )
+                inner = [s for s in facts.module_calls if s is not site and _inside(s.span, site.span)]
+                self._sqlalchemy_columns(table, inner, module, path)
+
+    def _qualname(self, value: Value, module: str) -> str:
+        ref = self.project.resolve(value, module)
+        return ref.qualname if isinstance(ref, ExtName) else ""
+
+    def _django_table(self, ref: ClassRef, cls: ClassFacts) -> str | None:
+        meta = self.project.classes.get(ClassRef(ref.module, f"{ref.qualname}.Meta"))
+        if meta is not None:
+            if _attribute(meta, "abstract") == Const(True) or _attribute(meta, "proxy") == Const(True):
+                return None
+            db_table = _const_str(_attribute(meta, "db_table"))
+            if db_table:
+                return db_table.lower()
+        label = _const_str(_attribute(meta, "app_label")) if meta is not None else ""
+        if not label:
+            parts = self.project.path_of(ref).split("/")
+            if parts[-1] == "models.py" and len(parts) > 1:
+                label = parts[-2]
+            elif len(parts) > 2 and parts[-2] == "models":
+                label = parts[-3]
+        return f"{label}_{ref.qualname.lower()}" if label else None
+
+    def _django_model(self, ref: ClassRef, cls: ClassFacts) -> None:
+        name = self.schema.models[ref]
+        path = self.project.path_of(ref)
+        table = self.schema.tables.setdefault(name, Table(name, Where(path, cls.span.line), "django"))
+        fields: dict[str, str] = {"pk": "id"}
+        has_pk = False
+        for site in self._class_calls(ref):
+            qualname = self._qualname(site.callee, ref.module)
+            if not qualname.startswith("django.") or site.assigned_to is None:
+                continue
+            kind = qualname.rsplit(".", 1)[-1]
+            attribute = site.assigned_to
+            if kind == "ManyToManyField" or (not kind.endswith("Field") and kind not in ("ForeignKey",)):
+                continue
+            relation = kind in ("ForeignKey", "OneToOneField")
+            column_name = _const_str(site.kwarg("db_column")) or (
+                f"{attribute}_id" if relation else attribute
+            )
+            fields[attribute] = column_name
+            primary = site.kwarg("primary_key") == Const(True)
+            has_pk = has_pk or primary
+            column = ColumnDef(
+                name=column_name,
+                primary_key=primary,
+                unique=site.kwarg("unique") == Const(True) or kind == "OneToOneField",
+                indexed=site.kwarg("db_index") == Const(True)
+                or (relation and site.kwarg("db_index") != Const(False)),
+                references=self._django_target(site, ref) if relation else "",
+                line=site.span.line,
+            )
+            self._add_column(table, column, Where(path, site.span.line))
+            if primary:
+                fields["pk"] = column_name
+            if kind in ("BooleanField", "NullBooleanField"):
+                self.schema.boolean_columns.add((name, column_name))
+        if not has_pk:
+            self._add_column(
+                table, ColumnDef("id", primary_key=True, line=cls.span.line), Where(path, cls.span.line)
+            )
+        self.schema.fields[ref] = fields
+        meta_ref = ClassRef(ref.module, f"{ref.qualname}.Meta")
+        meta = self.project.classes.get(meta_ref)
+        if meta is None:
+            return
+        for together in ("unique_together", "index_together"):
+            for group in _groups(_attribute(meta, together)):
+                parts = tuple(fields.get(f, f) for f in group)
+                table.add_index(
+                    IndexDef(name, parts, unique=together == "unique_together"),
+                    Where(path, meta.span.line),
+                    True,
+                )
+        for site in meta.calls:
+            kind = self._qualname(site.callee, ref.module).rsplit(".", 1)[-1]
+            where = Where(path, site.span.line)
+            names = [fields.get(f.lstrip("-"), f.lstrip("-")) for f in _strings(site.kwarg("fields"))]
+            expressions = [p for p in (_part(a) for a in site.args) if p]
+            parts = tuple(names or expressions)
+            if not parts:
+                continue
+            if kind == "UniqueConstraint":
+                table.add_index(IndexDef(name, parts, unique=True), where, implicit=True)
+            elif kind.endswith("Index"):
+                method = kind.removesuffix("Index").lower() or "btree"
+                opclasses = _strings(site.kwarg("opclasses"))
+                partial = site.has_kwarg("condition")
+                table.add_index(
+                    IndexDef(name, parts, _const_str(site.kwarg("name")), False, method, opclasses, partial),
+                    where,
+                )
+
+    def _django_target(self, site: CallSite, ref: ClassRef) -> str:
+        target = site.args[0] if site.args else site.kwarg("to")
+        if isinstance(target, Const) and isinstance(target.value, str):
+            if target.value == "self":
+                return self.schema.models.get(ref, "")
+            model = target.value.rsplit(".", 1)[-1]
+            found = [t for c, t in self.schema.models.items() if c.qualname == model]
+            return found[0] if len(found) == 1 else ""
+        resolved = self.project.resolve(target, ref.module) if target is not None else None
+        return self.schema.models.get(resolved, "") if isinstance(resolved, ClassRef) else ""
+
+
+def build_schema(project: ProjectModel, globs: tuple[str, ...] = ()) -> Schema:
+    builder = _Builder(project, globs)
+    builder.sql_sources()
+    builder.models()
+    return builder.schema
+
+
+# ---- reading values -------------------------------------------------------------------
+
+
+def _attribute(cls: ClassFacts, name: str) -> Value | None:
+    return next((v for k, v in cls.attributes if k == name), None)
+
+
+def _const_str(value: Value | None) -> str:
+    return value.value if isinstance(value, Const) and isinstance(value.value, str) else ""
+
+
+def _strings(value: Value | None) -> tuple[str, ...]:
+    if isinstance(value, Sequence):
+        return tuple(s for s in (_const_str(v) for v in value.items) if s)
+    text = _const_str(value)
+    return (text,) if text else ()
+
+
+def _groups(value: Value | None) -> list[tuple[str, ...]]:
+    """`unique_together = [("a", "b")]` or the single-group form `("a", "b")`."""
+    if not isinstance(value, Sequence):
+        return []
+    if all(isinstance(v, Const) for v in value.items):
+        return [_strings(value)]
+    return [_strings(v) for v in value.items if isinstance(v, Sequence)]
+
+
+def _part(value: Value | None) -> str:
+    """An index key part: "email", `User.email`, `email`, `Lower("email")`, `func.lower(...)`."""
+    text = _const_str(value)
+    if text:
+        return text.lstrip("-")
+    if isinstance(value, Attr):
+        return value.attr
+    if isinstance(value, Global):
+        return value.name
+    if isinstance(value, CallResult):
+        function = value.callee
+        name = (
+            function.attr
+            if isinstance(function, Attr)
+            else function.dotted.rsplit(".", 1)[-1]
+            if isinstance(function, Imported)
+            else function.name
+            if isinstance(function, Global)
+            else ""
+        )
+        if name in ("desc", "asc") and isinstance(function, Attr):
+            return _part(function.base)
+        inner = value.first_text or (_part(value.first_value) if value.first_value is not None else "")
+        if name and inner:
+            return f"{name.lower()}({inner})"
+    return ""
+
+
+def _sqlalchemy_column(site: CallSite) -> ColumnDef | None:
+    name = _const_str(site.args[0]) if site.args else ""
+    name = name or site.assigned_to or ""
+    if not name or "." in name:
+        return None
+    references = ""
+    for arg in site.args:
+        if isinstance(arg, CallResult) and _callee_name(arg.callee) == "ForeignKey" and arg.first_text:
+            references = arg.first_text.split(".")[0]
+    return ColumnDef(
+        name=name,
+        primary_key=site.kwarg("primary_key") == Const(True),
+        unique=site.kwarg("unique") == Const(True),
+        indexed=site.kwarg("index") == Const(True),
+        references=references,
+        line=site.span.line,
+    )
+
+
+def _callee_name(value: Value) -> str:
+    if isinstance(value, Attr):
+        return value.attr
+    if isinstance(value, Imported):
+        return value.dotted.rsplit(".", 1)[-1]
+    if isinstance(value, Global):
+        return value.name
+    return ""
+
+
+def _inside(inner: Span, outer: Span) -> bool:
+    return (inner.line, inner.column) > (outer.line, outer.column) and (inner.end_line, inner.end_column) <= (
+        outer.end_line,
+        outer.end_column,
+    )
+
+
+def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Iterator[SchemaChange]:
+    """Schema effects of one `op.<operation>(...)` call of an Alembic migration."""
+    args = site.args
+
+    def arg(position: int, keyword: str) -> Value | None:
+        return args[position] if len(args) > position else site.kwarg(keyword)
+
+    line = site.span.line
+    if operation in ("create_table", "add_column"):
+        table = _const_str(arg(0, "table_name"))
+        inner = [s for s in sites if s is not site and _inside(s.span, site.span)]
+        columns = tuple(
+            c for s in inner if _callee_name(s.callee) == "Column" and (c := _sqlalchemy_column(s))
+        )
+        yield SchemaChange(
+            "create_table" if operation == "create_table" else "add_columns", table, line, columns=columns
+        )
+        for s in inner:
+            kind = _callee_name(s.callee)
+            if kind in ("PrimaryKeyConstraint", "UniqueConstraint"):
+                yield SchemaChange(
+                    "add_unique", table, s.span.line, key=tuple(_part(a) for a in s.args if _part(a))
+                )
+            elif kind == "ForeignKeyConstraint" and len(s.args) >= 2:
+                remote = _strings(s.args[1])
+                if remote:
+                    yield SchemaChange(
+                        "add_foreign_key",
+                        table,
+                        s.span.line,
+                        key=_strings(s.args[0]),
+                        references=remote[0].split(".")[0],
+                    )
+    elif operation == "create_index":
+        table = _const_str(arg(1, "table_name"))
+        listed = arg(2, "columns")
+        parts = (
+            tuple(p for p in (_part(v) for v in listed.items) if p) if isinstance(listed, Sequence) else ()
+        )
+        if table and parts:
+            concurrently = site.kwarg("postgresql_concurrently") == Const(True)
+            method = _const_str(site.kwarg("postgresql_using")) or "btree"
+            index = IndexDef(
+                table,
+                parts,
+                _const_str(arg(0, "index_name")),
+                site.kwarg("unique") == Const(True),
+                method,
+                concurrently=concurrently,
+                partial=site.has_kwarg("postgresql_where"),
+            )
+            yield SchemaChange("add_index", table, line, index=index)
+    elif operation == "drop_index":
+        yield SchemaChange("drop_index", line=line, name=_const_str(arg(0, "index_name")))
+    elif operation == "drop_table":
+        yield SchemaChange("drop_table", _const_str(arg(0, "table_name")), line)
+    elif operation in ("create_unique_constraint", "create_primary_key"):
+        yield SchemaChange(
+            "add_unique", _const_str(arg(1, "table_name")), line, key=_strings(arg(2, "columns"))
+        )
+    elif operation == "create_foreign_key":
+        yield SchemaChange(
+            "add_foreign_key",
+            _const_str(arg(1, "source_table")),
+            line,
+            key=_strings(arg(3, "local_cols")),
+            references=_const_str(arg(2, "referent_table")),
+        )
