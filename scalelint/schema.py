@@ -434,15 +434,19 @@ class _Builder:
                 )
 
     def _django_target(self, site: CallSite, ref: ClassRef) -> str:
+        """The table a ForeignKey points at; a model outside the project (`"auth.User"`)
+        by Django's default name for it, so the key itself is never lost."""
         target = site.args[0] if site.args else site.kwarg("to")
         if isinstance(target, Const) and isinstance(target.value, str):
             if target.value == "self":
                 return self.schema.models.get(ref, "")
             model = target.value.rsplit(".", 1)[-1]
             found = [t for c, t in self.schema.models.items() if c.qualname == model]
-            return found[0] if len(found) == 1 else ""
+            return found[0] if len(found) == 1 else target.value.replace(".", "_").lower()
         resolved = self.project.resolve(target, ref.module) if target is not None else None
-        return self.schema.models.get(resolved, "") if isinstance(resolved, ClassRef) else ""
+        if isinstance(resolved, ClassRef) and resolved in self.schema.models:
+            return self.schema.models[resolved]
+        return _callee_name(target).lower() if target is not None else "?"
 
 
 def build_schema(project: ProjectModel, globs: tuple[str, ...] = ()) -> Schema:

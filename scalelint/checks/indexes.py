@@ -72,6 +72,7 @@ class Query:
     lookups: tuple[Lookup, ...]
     order: tuple[Lookup, ...] = ()
     limited: bool = False
+    via: Where | None = None  # the SQL function an RPC call runs
 
 
 # ---- query shapes ----------------------------------------------------------------------
@@ -214,6 +215,8 @@ def _site_query(project: ProjectModel, function: FuncRef, site: CallSite) -> Que
         model = _model_of(project, receiver, module)
         found = _sqlalchemy_lookups(project, site, method, model, module)
         return Query(function, site.span, site.text, tuple(found)) if found else None
+    if method == "rpc" and kind.startswith("supabase") and site.args:
+        return _rpc_query(project, function, site)
     if (method in SUPABASE_FILTERS or method in SUPABASE_PATTERNS) and kind.startswith("supabase"):
         chain = method_chain(receiver)
         table_name = next((link.first_text for link in chain if link.name in ("table", "from_")), None)
@@ -227,6 +230,22 @@ def _site_query(project: ProjectModel, function: FuncRef, site: CallSite) -> Que
             op = "contains"
         return Query(function, site.span, site.text, (Lookup(table, str(column.value), op),))
     return None
+
+
+def _rpc_query(project: ProjectModel, function: FuncRef, site: CallSite) -> Query | None:
+    """`supabase.rpc("fn", ...)`: the queries in the body of the SQL function it calls."""
+    name = site.args[0]
+    body = (
+        project.schema.functions.get(name.value)
+        if isinstance(name, Const) and isinstance(name.value, str)
+        else None
+    )
+    if body is None:
+        return None
+    lookups: list[Lookup] = []
+    for statement in body.body:
+        lookups += _sql_lookups(project.schema, statement)[0]
+    return Query(function, site.span, site.text, tuple(lookups), via=body.where)
 
 
 def request_queries(project: ProjectModel) -> Iterator[Query]:
@@ -269,8 +288,10 @@ def _label(project: ProjectModel, query: Query) -> str:
 
 
 def _related(project: ProjectModel, query: Query, table: Table) -> tuple[Related, ...]:
+    via = (Related(query.via.path, query.via.line, "the function's query runs here"),) if query.via else ()
     return (
         *request_chain(project, query.function),
+        *via,
         Related(table.where.path, table.where.line, f"table `{table.name}` is defined here"),
     )
 

@@ -30,6 +30,7 @@ POLICY_HEAD = re.compile(rf"^\s*CREATE\s+POLICY\s+({_NAME})\s+ON\s+{_QUALIFIED}"
 FUNCTION_HEAD = re.compile(rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+{_QUALIFIED}\s*\(", re.I)
 DOLLAR_BODY = re.compile(r"(\$[\w]*\$)(.*?)\1", re.S)
 VOLATILITY = re.compile(r"\b(IMMUTABLE|STABLE|VOLATILE)\b", re.I)
+BODY_PREFIX = re.compile(r"^(?:\s*\b(?:begin|return\s+query|return)\b)+", re.I)
 LANGUAGE = re.compile(r"\bLANGUAGE\s+'?(\w+)", re.I)
 
 
@@ -281,7 +282,7 @@ def _function(text: str, line: int, analyse: Analyse) -> SchemaChange | None:
     statements: tuple[SqlStatement, ...] = ()
     if body is not None and language is not None and language.group(1).lower() in ("sql", "plpgsql"):
         for chunk in re.split(r";\s*", body.group(2)):
-            query = re.sub(r"^\s*(begin|return\s+query|return)\b", "", chunk.strip(), flags=re.I).strip()
+            query = BODY_PREFIX.sub("", chunk).strip()
             if re.match(r"(select|with|update|delete|insert)\b", query, re.I):
                 statements += analyse(query) or ()
     return SchemaChange(

@@ -187,6 +187,10 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
         filters = tuple(dict.fromkeys(c for node in [*wheres, *joins] for c in _columns_under(node)))
         order = _columns_under(tree.args.get("order"))
         predicates = _predicates([*wheres, *(j for j in joins if j is not None)], resolve)
+        if len(tables) == 1:
+            # One table: `tenant_id = p_tenant` compares with a parameter or an outer
+            # column (a function's argument, a correlated sub-query), not a join.
+            predicates = tuple(replace(p, op="eq") if p.op == "join" else p for p in predicates)
         order_node = tree.args.get("order")
         if order_node is not None:
             order_by = tuple(Predicate(resolve(c), c.name, "order") for c in order_node.find_all(exp.Column))
@@ -218,9 +222,8 @@ def _statement(tree: exp.Expression, line: int, text: str) -> SqlStatement:
 
 
 def _schema(tree: exp.Expression, line: int, text: str) -> tuple[SchemaChange, ...]:
-    if isinstance(tree, exp.Command):
-        return command_changes(text, line, analyse)
-    return schema_changes(tree, line)
+    """Tables and indexes from sqlglot's tree; policies, RLS and functions from the text."""
+    return schema_changes(tree, line) or command_changes(text, line, analyse)
 
 
 def _is_parameter(node: exp.Expression | None) -> bool:
