@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Global, Instance, Value
+from scalelint.facts.formatted import FormattedText
+from scalelint.facts.model import (
+    Attr,
+    CallResult,
+    CallSite,
+    Const,
+    DictLiteral,
+    Global,
+    Imported,
+    Instance,
+    Item,
+    Opaque,
+    Sequence,
+    Slice,
+    Value,
+)
 from scalelint.findings import Finding, Related, Span
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain
 from scalelint.request_path_types import FuncRef
@@ -326,3 +341,292 @@ def unbounded_local_cache(project: ProjectModel, config: Config) -> Iterator[Fin
                 "`cachetools.TTLCache(maxsize=..., ttl=...)` or Redis with a TTL"
             )
             yield finding("SL205", project.path_of(function), span, message, request_chain(project, function))
+
+
+# ---- SL206: a cache key that leaves out what the cached query depends on ----------------
+
+# A key built from these covers every value of the request they are read from.
+WHOLE_REQUEST = {"get_full_path", "full_path", "build_absolute_uri", "url", "query_string", "urlencode"}
+# Chain links that make a call part of a query: Django managers, Supabase, SQLAlchemy.
+QUERY_ROOTS = {"objects", "table", "from_", "rpc", "query", "select"}
+CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+MAX_KEY_DEPTH = 12  # a value nested deeper is not a cache key or a query argument we can read
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """What the values of one function mean: its calls (to see a call's arguments) and
+    its parameters (the roots a key or a query can vary with)."""
+
+    calls: tuple[CallSite, ...]
+    params: dict[Value, str]  # Opaque(name) / Instance(annotation) -> parameter name
+    # Phase 1 drops the items of a list display it cannot describe: fine for what a query
+    # takes (we see less), not for a key (`":".join([tenant, page or 1])` would lose `page`).
+    lists: bool = True
+
+
+def _key_scope(project: ProjectModel, function: FuncRef) -> KeyScope:
+    fn = project.functions[function]
+    params: dict[Value, str] = {}
+    by_type: dict[Value, list[str]] = {}
+    for index, param in enumerate(fn.params):
+        params[Opaque(param.name)] = param.name
+        if index == 0 and fn.class_name and param.name in ("self", "cls"):
+            by_type.setdefault(Instance(Global(fn.class_name)), []).append(param.name)
+        elif param.annotation is not None:
+            by_type.setdefault(Instance(param.annotation), []).append(param.name)
+    params.update({value: names[0] for value, names in by_type.items() if len(names) == 1})
+    return KeyScope(fn.calls, params)
+
+
+def _site_of(scope: KeyScope, value: CallResult) -> CallSite | None:
+    """The call that produced `value`, when the function makes exactly one such call."""
+    sites = {
+        (site.args, site.kwargs)
+        for site in scope.calls
+        if site.callee == value.callee
+        and len(site.args) == value.args
+        and site.kwargs_names == value.keywords
+    }
+    if len(sites) != 1:
+        return None
+    args, kwargs = next(iter(sites))
+    return CallSite(value.callee, "", Span(0, 0, 0, 0), args=args, kwargs=kwargs)
+
+
+def _atoms(scope: KeyScope, value: Value | None, depth: int = 0) -> set[Path] | None:
+    """The inputs a value is built from, each as a path from its root (`("user", "id")`);
+    None when some part cannot be seen (an expression phase 1 could not describe, a call
+    whose arguments are unknown, ambient state such as a context variable)."""
+    if value is None or depth > MAX_KEY_DEPTH:
+        return None
+    depth += 1
+    if isinstance(value, FormattedText):
+        return _union(scope, value.holes, depth)
+    if isinstance(value, Const):
+        return set() if HOLE not in str(value.value) else None
+    if isinstance(value, (Opaque, Instance)):
+        # A parameter; anything else (`x (computed)`, a closure's variable) may hold anything.
+        return {(scope.params[value],)} if value in scope.params else None
+    if isinstance(value, (Global, Imported)):
+        # `PAGE_SIZE`, `settings.CACHE_PREFIX`; not `current_user`, `g.tenant` (ambient state).
+        name = value.name if isinstance(value, Global) else value.dotted.rsplit(".", 1)[-1]
+        return set() if CONSTANT_NAME.match(name) else None
+    if isinstance(value, Attr):
+        base = _atoms(scope, value.base, depth)
+        return None if base is None else {(*path, value.attr) for path in base}
+    if isinstance(value, Item):
+        base = _atoms(scope, value.of, depth)
+        return None if base is None else {(*path, "[]") for path in base}
+    if isinstance(value, Sequence):
+        return _union(scope, value.items, depth) if scope.lists else None
+    if isinstance(value, CallResult):
+        return _call_atoms(scope, value, depth)
+    return None
+
+
+def _call_atoms(scope: KeyScope, value: CallResult, depth: int) -> set[Path] | None:
+    site = _site_of(scope, value)
+    arguments: list[Value | None] = []
+    if site is not None:
+        arguments = [*site.args, *(v for _, v in site.kwargs)]
+        # `limit = min(limit, 100)` is recorded after the rebinding: its argument is itself.
+        arguments = [value.first_value if arg == value else arg for arg in arguments]
+    elif value.args == 0 and not value.keywords:
+        arguments = []
+    elif value.args == 1 and not value.keywords and value.first_value is not None:
+        arguments = [value.first_value]
+    else:
+        return None
+    inputs = _union(scope, arguments, depth)
+    if inputs is None:
+        return None
+    if isinstance(value.callee, Attr):  # a method: `request.GET.get("page")`, `name.lower()`
+        base = _atoms(scope, value.callee.base, depth)
+        if base is None:
+            return None
+        step = f"{value.callee.attr}({value.first_text!r})" if value.first_text else f"{value.callee.attr}()"
+        return inputs | {(*path, step) for path in base}
+    if not arguments:
+        return None  # `get_current_tenant()`: ambient state
+    return inputs
+
+
+def _union(
+    scope: KeyScope, values: tuple[Value | None, ...] | list[Value | None], depth: int
+) -> set[Path] | None:
+    found: set[Path] = set()
+    for value in values:
+        atoms = _atoms(scope, value, depth)
+        if atoms is None:
+            return None
+        found |= atoms
+    return found
+
+
+def _covers(key: set[Path], needed: Path) -> bool:
+    """A key input covers a query input derived from it, or one it is derived from;
+    a whole-request value (`request.get_full_path()`) covers all of that request."""
+    for path in key:
+        if path[: len(needed)] == needed or needed[: len(path)] == path:
+            return True
+        whole = next((i for i, step in enumerate(path) if step.split("(")[0] in WHOLE_REQUEST), None)
+        if whole is not None and needed[:whole] == path[:whole]:
+            return True
+    return False
+
+
+def _is_query_site(site: CallSite) -> bool:
+    return any(link.name in QUERY_ROOTS for link in method_chain(site.callee))
+
+
+def _query_slices(value: Value | None) -> Iterator[Value | None]:
+    """The bounds of a queryset slice in a value (`Contact.objects.filter(...)[a:b]`)."""
+    while value is not None:
+        if isinstance(value, Slice):
+            if any(link.name in QUERY_ROOTS for link in method_chain(value.of)):
+                yield value.lower
+                yield value.upper
+            value = value.of
+        elif isinstance(value, CallResult):
+            value = value.callee
+        elif isinstance(value, Attr):
+            value = value.base
+        elif isinstance(value, Item):
+            value = value.of
+        else:
+            value = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryInput:
+    """A value a query in the function takes, and the call that passes it."""
+
+    value: Value | None
+    site: CallSite
+    helper: bool = False  # the site calls a project function that runs the query
+
+
+def _query_inputs(
+    project: ProjectModel, function: FuncRef, lines: tuple[int, int], helpers: dict[FuncRef, set[str]]
+) -> list[QueryInput]:
+    """What the queries between two lines take: SQL parameters, ORM / Supabase filter and
+    page arguments, queryset slices, and what is passed to a helper's parameters that
+    reach its own queries."""
+    queries = {op.site.span for op in project.operations.get(function, ()) if op.op == "db.query" and op.sql}
+    edges = {site.span: target for site, target in project.call_edges.get(function, ())}
+    first, last = lines
+    found: list[QueryInput] = []
+    for site in project.functions[function].calls:
+        if not first <= site.span.line <= last:
+            continue
+        values = [*site.args, *(value for _, value in site.kwargs)]
+        helper = edges.get(site.span)
+        if site.span in queries or _is_query_site(site):
+            found.extend(QueryInput(value, site) for value in values)
+        elif helper is not None and helpers.get(helper):
+            params = [p.name for p in project.functions[helper].params]
+            if params[:1] in (["self"], ["cls"]) and isinstance(site.callee, Attr):
+                params = params[1:]
+            passed = [*zip(params, site.args, strict=False), *site.kwargs]
+            found.extend(QueryInput(value, site, True) for name, value in passed if name in helpers[helper])
+        for value in [site.callee, *values]:
+            found.extend(QueryInput(bound, site) for bound in _query_slices(value) if bound is not None)
+    return found
+
+
+def _query_helpers(project: ProjectModel) -> dict[FuncRef, set[str]]:
+    """Project functions that run a query, and which of their parameters it takes."""
+    helpers: dict[FuncRef, set[str]] = {}
+    for function, fn in project.functions.items():
+        if not any(op.op == "db.query" for op in project.operations.get(function, ())):
+            continue
+        scope = _key_scope(project, function)
+        names = {p.name for p in fn.params}
+        taken: set[str] = set()
+        for query in _query_inputs(project, function, (0, fn.span.end_line), {}):
+            taken |= {path[0] for path in _atoms(scope, query.value) or set() if path[0] in names}
+        helpers[function] = taken
+    return helpers
+
+
+def _cached_under(
+    project: ProjectModel, read: Operation
+) -> tuple[tuple[Value | None, ...], tuple[int, int]] | None:
+    """The key a cache read uses and the lines that compute what is stored under it: from
+    the `get` to the `set` of the same key in the function (cache-aside), or the whole
+    `get_or_set` call. None when the function does not store under that key itself."""
+    # `hget(name, field)` is addressed by both; `cache.get(key, default)` by the first.
+    parts = read.site.args[:2] if read.api.endswith(".hget") else read.site.args[:1]
+    if not parts or None in parts:
+        return None
+    key = tuple(parts)
+    if read.api.endswith(".get_or_set"):
+        return key, (read.site.span.line, read.site.span.end_line)
+    stores = [
+        op.site.span.end_line
+        for op in project.operations.get(read.function, ())
+        if op.op == "cache.set"
+        and op.site.args[: len(parts)] == parts
+        and op.site.span.line > read.site.span.line
+    ]
+    return (key, (read.site.span.line, min(stores))) if stores else None
+
+
+def _varies_per_request(path: Path, params: set[str]) -> bool:
+    """A query input taken from the function's arguments: `limit`, `user.id`,
+    `self.request.user`; not a view's own settings such as `self.page_size`."""
+    if path[0] not in params:
+        return False
+    return path[0] not in ("self", "cls") or (len(path) > 1 and path[1] in ("request", "kwargs", "args"))
+
+
+def _display(path: Path) -> str:
+    return ".".join(path).replace(".[]", "[...]")
+
+
+@check("SL206")
+def incomplete_cache_key(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    helpers: dict[FuncRef, set[str]] | None = None
+    for read in project.all_operations():
+        is_read = read.op == "cache.get" or read.api.endswith(".get_or_set")
+        if not is_read or project.routing.one_off(read.function):
+            continue
+        cached = _cached_under(project, read)
+        if cached is None:
+            continue
+        key, lines = cached
+        scope = _key_scope(project, read.function)
+        key_inputs = _union(replace(scope, lists=False), key, 0)
+        if key_inputs is None:
+            continue  # built where we cannot see, or from ambient state: it may hold anything
+        helpers = helpers if helpers is not None else _query_helpers(project)
+        params = set(scope.params.values())
+        missing: dict[Path, QueryInput] = {}
+        for query in _query_inputs(project, read.function, lines, helpers):
+            for path in _atoms(scope, query.value) or set():
+                if _varies_per_request(path, params) and not _covers(key_inputs, path):
+                    missing.setdefault(path, query)
+        if not missing:
+            continue
+        names = ", ".join(f"`{_display(path)}`" for path in sorted(missing))
+        first = min(missing.values(), key=lambda query: query.site.span.line)
+        path_of = project.path_of(read.function)
+        them = "it" if len(missing) == 1 else "them"
+        if first.helper:
+            what = f"the query behind `{first.site.text}` (line {first.site.span.line})"
+        else:
+            what = f"the query at line {first.site.span.line} (`{first.site.text}`)"
+        message = (
+            f"`{read.site.text}` reads a cache entry whose key leaves out {names}, though {what} "
+            f"depends on {them}: every value of {names} shares one entry, so a request is served the rows "
+            f"another request stored (another page, filter or user) until the entry expires; add {them} "
+            "to the key"
+        )
+        related = tuple(
+            Related(path_of, query.site.span.line, f"the query takes `{_display(path)}` here")
+            for path, query in sorted(missing.items())
+        )
+        yield finding("SL206", path_of, read.site.span, message, related)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import libcst as cst
 
 from scalelint.facts import sql
+from scalelint.facts.formatted import FormattedText
 from scalelint.facts.model import (
     Attr,
     CallResult,
@@ -67,21 +68,6 @@ COMPARE_OPS: dict[type, str] = {
 RETRY_LOOP = re.compile(r"retr(y|ies|ying)|attempts|Retrying|\bcount\(", re.I)
 
 Positions = AstPositions | MetadataPositions
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class FormattedText(Const):
-    """A string built from parts (f-string, `+`, `%`): a `Const` of its text, holes
-    replaced by the placeholder, that also keeps the values in the holes, in order (None
-    for one phase 1 cannot describe). Compares and hashes as the plain `Const`."""
-
-    holes: tuple[Value | None, ...] = ()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Const) and self.value == other.value
-
-    def __hash__(self) -> int:
-        return hash((self.value,))
 
 
 @dataclass
