@@ -64,13 +64,18 @@ def median_ratio(pairs: int, numerator, denominator) -> tuple[float, float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tier", default="small", choices=["small", "large"])
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--corpus", type=Path, default=REPO / ".bench-corpus")
     args = parser.parse_args()
-    subprocess.run(["bash", str(SHARED / "corpus.sh"), "--tier", args.tier, str(args.corpus)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(SHARED / "corpus.sh"), "--tier", args.tier, str(args.corpus)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     tier = args.corpus / args.tier
     # The corpus is one project folder holding every package.
     (tier / "scalelint.toml").write_text("")
@@ -88,7 +93,9 @@ def main() -> None:
     ratio, top, bottom = median_ratio(args.pairs, lambda: cold(2), lambda: cold(1))
     rows.append(("cold-2 / cold-1", ratio, f"{top:.2f}s vs {bottom:.2f}s", 0.55))
 
-    subprocess.run([sys.executable, "-m", "scalelint", "clean", str(tier)], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "scalelint", "clean", str(tier)], stdout=subprocess.DEVNULL, check=True
+    )
     timed(scalelint(tier, "--jobs", "2"), cwd=tier)  # fill the cache
     warm = statistics.median(timed(scalelint(tier), cwd=tier) for _ in range(args.pairs))
     rows.append(("warm / cold-1", warm / cold_1, f"{warm:.2f}s vs {cold_1:.2f}s", 0.03))
