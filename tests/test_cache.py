@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from fixture_projects import FIXTURES
 from sample_projects import HANDLER, make_project
-from scalelint.cache import FactsCache, cache_salt
+from scalelint.cache import FactsCache, cache_salt, dump_facts, load_facts
 from scalelint.config import load_config
-from scalelint.engine import run
+from scalelint.engine import PARALLEL_MIN_FILES, load_file, run
+from scalelint.files import discover
+from scalelint.report.json import render
 
 
 def _run(project: Path):
@@ -58,10 +65,12 @@ def test_corrupt_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
 def test_entries_from_another_version_are_ignored(tmp_path: Path) -> None:
     make_project(tmp_path, {"main.py": HANDLER})
     _run(tmp_path)
-    cache = FactsCache(tmp_path / ".scalelint_cache", cache_salt("mysql"))
-    stat = (tmp_path / "main.py").stat()
-    assert cache.by_stat("main.py", stat.st_mtime_ns, stat.st_size) is None
-    cache.close()
+    same = FactsCache(tmp_path / ".scalelint_cache", cache_salt(load_config(tmp_path).dialect))
+    assert list(same.entries()) == ["main.py"] and list(same.facts(["main.py"])) == ["main.py"]
+    same.close()
+    other = FactsCache(tmp_path / ".scalelint_cache", cache_salt("mysql"))
+    assert other.entries() == {} and other.facts(["main.py"]) == {}
+    other.close()
 
 
 def test_warm_run_does_not_import_libcst_or_sqlglot(tmp_path: Path) -> None:
@@ -103,3 +112,77 @@ def test_nothing_changed_reuses_the_kept_result_and_a_change_does_not(tmp_path: 
     config.ignore = ("SL601",)
     narrowed = run([tmp_path], config, cwd=tmp_path, use_cache=True)
     assert [rule for _, _, rule in _found(narrowed)] == ["SL101"]
+
+
+def _every_fixture(tmp_path: Path) -> Path:
+    """All fixtures as one project: a few hundred files, findings across modules, SQL, configs."""
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES, root)
+    (root / "pyproject.toml").write_text('[tool.scalelint]\nselect = ["ALL"]\n')
+    return root
+
+
+def _every_field(value: object) -> object:
+    """A value with its dataclasses spelled out: `==` on facts skips fields (`Const.origin`)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return type(value), tuple(_every_field(getattr(value, f.name)) for f in fields)
+    if isinstance(value, (tuple, list)):
+        return tuple(_every_field(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_every_field(item) for item in value)
+    return value
+
+
+def test_blobs_give_back_every_field_of_the_facts(tmp_path: Path) -> None:
+    root = _every_fixture(tmp_path)
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".sql"))
+    for path in files:
+        facts, _ = load_file(path, path.relative_to(root).as_posix(), "postgres")
+        assert _every_field(load_facts(dump_facts(facts))) == _every_field(facts), path
+    assert load_facts(b"not a pickle") is None
+    assert load_facts(dump_facts(("a tuple", "not facts"))) is None
+
+
+def test_unreadable_entry_is_parsed_again(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER, "other.py": "x = 1\n"})
+    cold = _run(tmp_path)
+    with sqlite3.connect(tmp_path / ".scalelint_cache" / "facts.sqlite") as db:
+        db.execute("UPDATE facts SET facts = ? WHERE path = 'main.py'", (b"\x80\x05garbage",))
+        db.execute("DELETE FROM runs")
+    result = _run(tmp_path)
+    assert "1 of 2 files from the cache" in result.debug
+    assert _found(result) == _found(cold)
+    os.utime(tmp_path / "other.py", ns=(3, 3))  # not the kept result: the rewritten entry is read
+    assert "2 of 2 files from the cache" in _run(tmp_path).debug
+
+
+def test_touched_file_gets_its_new_stat_recorded(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER})
+    _run(tmp_path)
+    os.utime(tmp_path / "main.py", ns=(5_000_000_000, 5_000_000_000))
+    assert "1 of 1 files from the cache" in _run(tmp_path).debug
+    cache = FactsCache(tmp_path / ".scalelint_cache", cache_salt(load_config(tmp_path).dialect))
+    assert cache.entries()["main.py"].mtime_ns == 5_000_000_000
+    cache.close()
+
+
+def test_workers_and_the_cache_change_nothing_in_the_report(tmp_path: Path) -> None:
+    root = _every_fixture(tmp_path)
+    config = load_config(root)
+    listed = discover(config)
+    assert len(listed) > 2 * PARALLEL_MIN_FILES  # enough for worker processes to be used
+
+    def report(jobs: int, use_cache: bool) -> str:
+        return render(run([root], config, cwd=root, jobs=jobs, use_cache=use_cache), color=False)
+
+    one_process = report(1, False)
+    assert one_process.count('"rule"') > 20
+    assert report(2, False) == one_process
+    assert report(2, True) == one_process  # cold: the workers' facts go into the cache
+    edited = root / "apps" / "demo" / "app" / "repo.py"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    warm = run([root], config, cwd=root, jobs=2, use_cache=True)
+    cached = [re.fullmatch(r"(\d+) of (\d+) files from the cache", note) for note in warm.debug]
+    assert [(int(m[1]) + 1, int(m[2])) for m in cached if m] == [(len(listed), len(listed))]
+    assert render(warm, color=False) == one_process
