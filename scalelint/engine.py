@@ -312,6 +312,13 @@ def _digest_of(path: Path) -> str:
         return ""
 
 
+def _code_digest() -> str:
+    """scalelint's own code and rule pages: a kept result is stale once they change."""
+    package = Path(__file__).parent
+    sources = sorted(package.rglob("*.py")) + sorted(RULES_DIR.glob("*.md"))
+    return content_digest(b"".join(path.read_bytes() for path in sources))
+
+
 @dataclass
 class _Inputs:
     """What one run reads: the files with their stats, the scope, config and knowledge."""
@@ -329,6 +336,7 @@ class _Inputs:
         """Everything the run's result depends on, as long as files keep their stats."""
         config = self.config
         parts = [repr(config), self.knowledge.digest, ",".join(sorted(self.enabled)), str(self.cwd)]
+        parts.append(_code_digest())
         parts += [cache_salt(config.dialect), *sorted(self.in_scope)]
         for _, relative in self.listed:
             stat = self.stats.get(relative)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fixture_projects import FIXTURES
 from sample_projects import HANDLER, make_project
+from scalelint import engine
 from scalelint.cache import FactsCache, cache_salt, dump_facts, load_facts
 from scalelint.config import load_config
 from scalelint.engine import PARALLEL_MIN_FILES, load_file, run
@@ -186,3 +187,11 @@ def test_workers_and_the_cache_change_nothing_in_the_report(tmp_path: Path) -> N
     cached = [re.fullmatch(r"(\d+) of (\d+) files from the cache", note) for note in warm.debug]
     assert [(int(m[1]) + 1, int(m[2])) for m in cached if m] == [(len(listed), len(listed))]
     assert render(warm, color=False) == one_process
+
+
+def test_kept_result_is_not_reused_by_other_scalelint_code(tmp_path: Path, monkeypatch) -> None:
+    make_project(tmp_path, {"main.py": HANDLER})
+    _run(tmp_path)
+    assert any("reused" in note for note in _run(tmp_path).debug)
+    monkeypatch.setattr(engine, "_code_digest", lambda: "a check was edited")
+    assert not any("reused" in note for note in _run(tmp_path).debug)
