@@ -26,6 +26,8 @@ from scalelint.facts.model import (
     Global,
     Imported,
     IndexDef,
+    Instance,
+    Item,
     PolicyDef,
     SchemaChange,
     Sequence,
@@ -99,6 +101,15 @@ class Table:
         ):
             self.indexes.append(Index(definition, where, implicit))
 
+    def add_foreign_key(self, key: ForeignKey, model: bool = False) -> None:
+        """One key per column list; a model's declaration replaces a migration's."""
+        for position, known in enumerate(self.foreign_keys):
+            if known.columns == key.columns:
+                if model:
+                    self.foreign_keys[position] = key
+                return
+        self.foreign_keys.append(key)
+
     def serves(
         self, column: str, op: str = "eq", function: str = "", equal: frozenset[str] = frozenset()
     ) -> bool:
@@ -112,7 +123,7 @@ class Table:
                 if (
                     definition.method in ("gin", "gist")
                     and any(o in TRIGRAM_OPCLASSES for o in definition.opclasses)
-                    and (column in definition.parts or wanted in definition.parts)
+                    and wanted in definition.parts
                 ):
                     return True
                 continue
@@ -138,6 +149,11 @@ class Schema:
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name.lower()) if name else None
+
+    def function(self, name: str) -> Function | None:
+        """A SQL function by its name as called: `is_member`, `private.is_member`."""
+        name = name.lower()
+        return self.functions.get(name) or self.functions.get(name.rsplit(".", 1)[-1])
 
 
 # ---- building ---------------------------------------------------------------------
@@ -192,7 +208,7 @@ class _Builder:
         elif action in ("add_primary_key", "add_unique") and change.key:
             table.add_index(IndexDef(name, change.key, unique=True), where, implicit=True)
         elif action == "add_foreign_key" and change.key:
-            table.foreign_keys.append(ForeignKey(change.key, change.references.lower(), where))
+            table.add_foreign_key(ForeignKey(change.key, change.references.lower(), where))
         elif action == "add_index" and change.index is not None:
             index = Index(change.index, where)
             earlier = self._created_in.get(name)
@@ -203,9 +219,12 @@ class _Builder:
         elif action == "create_policy" and change.policy is not None:
             table.policies.append(Policy(change.policy, where))
 
-    def _add_column(self, table: Table, column: ColumnDef, where: Where) -> None:
+    def _add_column(self, table: Table, column: ColumnDef, where: Where, model: bool = False) -> None:
+        """A column (and the index and key it declares); a model's declaration is where
+        a finding about the column belongs, even when a migration created it first."""
         place = Where(where.path, column.line or where.line)
-        table.columns.setdefault(column.name, place)
+        if model or column.name not in table.columns:
+            table.columns[column.name] = place
         if column.primary_key or column.unique or column.indexed:
             table.add_index(
                 IndexDef(table.name, (column.name,), unique=column.primary_key or column.unique),
@@ -213,7 +232,7 @@ class _Builder:
                 implicit=not column.indexed or column.primary_key,
             )
         if column.references:
-            table.foreign_keys.append(ForeignKey((column.name,), column.references.lower(), place))
+            table.add_foreign_key(ForeignKey((column.name,), column.references.lower(), place), model)
 
     def sql_sources(self) -> None:
         """DDL in .sql files and in SQL strings Python migrations execute, in path order."""
@@ -233,7 +252,11 @@ class _Builder:
         if module is None:
             return
         facts = self.project.files[path]
-        bodies = [(MODULE_BODY, facts.module_calls), *((fn.qualname, fn.calls) for fn in facts.functions)]
+        # A migration's downgrade undoes its upgrade; replaying both would undo the schema.
+        bodies = [
+            (MODULE_BODY, facts.module_calls),
+            *((fn.qualname, fn.calls) for fn in facts.functions if not fn.qualname.startswith("downgrade")),
+        ]
         for qualname, sites in bodies:
             ref = FuncRef(module, qualname)
             for site in sites:
@@ -280,6 +303,23 @@ class _Builder:
                 yield from self._class_calls(resolved, seen | {ref})
         yield from cls.calls
 
+    def _annotated_columns(self, ref: ClassRef, seen: frozenset[ClassRef] = frozenset()) -> Iterator[str]:
+        """`email: Mapped[str]` with no `mapped_column(...)`: a column all the same."""
+        cls = self.project.classes[ref]
+        for base in cls.bases:
+            resolved = self.project.resolve(base, ref.module)
+            if isinstance(resolved, ClassRef) and resolved not in seen and resolved != ref:
+                yield from self._annotated_columns(resolved, seen | {ref})
+        for name, value in cls.attributes:
+            if isinstance(value, Instance) and isinstance(value.of, Item):
+                mapped = self.project.resolve(value.of.of, ref.module)
+                if (
+                    isinstance(mapped, ExtName)
+                    and mapped.qualname.startswith("sqlalchemy.")
+                    and (mapped.qualname.endswith(".Mapped"))
+                ):
+                    yield name
+
     def _sqlalchemy_model(self, ref: ClassRef, cls: ClassFacts, name: str, path: str) -> None:
         self.schema.models[ref] = name.lower()
         self.schema.fields[ref] = {
@@ -291,6 +331,10 @@ class _Builder:
             name.lower(), Table(name.lower(), Where(path, cls.span.line), "sqlalchemy")
         )
         self._sqlalchemy_columns(table, list(self._class_calls(ref)), ref.module, path)
+        for attribute in self._annotated_columns(ref):
+            if attribute not in self.schema.fields[ref]:
+                self._add_column(table, ColumnDef(attribute, line=cls.span.line), Where(path, cls.span.line))
+                self.schema.fields[ref][attribute] = attribute
 
     def _sqlalchemy_columns(self, table: Table, sites: list[CallSite], module: str, path: str) -> None:
         for site in sites:
@@ -302,7 +346,7 @@ class _Builder:
             if last in ("Column", "mapped_column"):
                 column = _sqlalchemy_column(site)
                 if column is not None:
-                    self._add_column(table, column, where)
+                    self._add_column(table, column, where, model=True)
             elif last == "Index" and len(site.args) > 1:
                 parts = tuple(p for p in (_part(v) for v in site.args[1:]) if p)
                 unique = site.kwarg("unique") == Const(True)
@@ -319,7 +363,7 @@ class _Builder:
                 local = _strings(site.args[0])
                 remote = _strings(site.args[1])
                 if local and remote:
-                    table.foreign_keys.append(ForeignKey(local, remote[0].split(".")[0].lower(), where))
+                    table.add_foreign_key(ForeignKey(local, remote[0].split(".")[0].lower(), where), True)
 
     def _sqlalchemy_core(self) -> None:
         """`Table("users", metadata, Column(...), Index(...))` at module level."""
@@ -392,7 +436,7 @@ class _Builder:
                 references=self._django_target(site, ref) if relation else "",
                 line=site.span.line,
             )
-            self._add_column(table, column, Where(path, site.span.line))
+            self._add_column(table, column, Where(path, site.span.line), model=True)
             if primary:
                 fields["pk"] = column_name
             if kind in ("BooleanField", "NullBooleanField"):
@@ -418,15 +462,15 @@ class _Builder:
             kind = self._qualname(site.callee, ref.module).rsplit(".", 1)[-1]
             where = Where(path, site.span.line)
             names = [fields.get(f.lstrip("-"), f.lstrip("-")) for f in _strings(site.kwarg("fields"))]
-            expressions = [p for p in (_part(a) for a in site.args) if p]
-            parts = tuple(names or expressions)
+            expressions = [_expression(a, site, meta.calls) for a in site.args]
+            parts = tuple(names or [p for p, _ in expressions if p])
             if not parts:
                 continue
             if kind == "UniqueConstraint":
                 table.add_index(IndexDef(name, parts, unique=True), where, implicit=True)
             elif kind.endswith("Index"):
                 method = kind.removesuffix("Index").lower() or "btree"
-                opclasses = _strings(site.kwarg("opclasses"))
+                opclasses = _strings(site.kwarg("opclasses")) or tuple(o for _, o in expressions)
                 partial = site.has_kwarg("condition")
                 table.add_index(
                     IndexDef(name, parts, _const_str(site.kwarg("name")), False, method, opclasses, partial),
@@ -509,6 +553,19 @@ def _part(value: Value | None) -> str:
         if name and inner:
             return f"{name.lower()}({inner})"
     return ""
+
+
+def _expression(value: Value | None, site: CallSite, sites: tuple[CallSite, ...]) -> tuple[str, str]:
+    """A Django index expression and its operator class: `Upper("name")`, or
+    `OpClass(Upper("name"), name="gin_trgm_ops")` read from its own call site."""
+    if isinstance(value, CallResult) and _callee_name(value.callee) == "OpClass":
+        inner = next(
+            (s for s in sites if s.callee == value.callee and s is not site and _inside(s.span, site.span)),
+            None,
+        )
+        if inner is not None and inner.args:
+            return _part(inner.args[0]), _const_str(inner.kwarg("name"))
+    return _part(value), ""
 
 
 def _sqlalchemy_column(site: CallSite) -> ColumnDef | None:

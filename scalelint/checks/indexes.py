@@ -10,276 +10,36 @@ finding means the query reads the whole table.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, CallSite, Compare, Const, Imported, SqlStatement, Value
 from scalelint.findings import Finding, Related, Span
-from scalelint.project import ClassRef, MethodRef, ProjectModel, method_chain
+from scalelint.project import ProjectModel
+from scalelint.query_shapes import Lookup, Query, is_flag, request_queries
 from scalelint.request_path_types import FuncRef
-from scalelint.schema import Schema, Table, Where
+from scalelint.schema import Table, Where
 
-# Django field lookups: the suffix after `__`, what it asks of an index.
-DJANGO_LOOKUPS = {
-    "exact": ("eq", ""),
-    "iexact": ("eq", "upper"),
-    "in": ("in", ""),
-    "gt": ("range", ""),
-    "gte": ("range", ""),
-    "lt": ("range", ""),
-    "lte": ("range", ""),
-    "range": ("range", ""),
-    "isnull": ("null", ""),
-    "startswith": ("like", ""),
-    "istartswith": ("like", "upper"),
-    "contains": ("contains", ""),
-    "icontains": ("contains", "upper"),
-    "endswith": ("contains", ""),
-    "iendswith": ("contains", "upper"),
-}
-DJANGO_FILTERS = {"filter", "exclude", "get", "aget", "get_or_create", "update_or_create", "aget_or_create"}
-SQLALCHEMY_FILTERS = {"where", "filter", "filter_by"}
-SQLALCHEMY_ROOTS = {"select", "query", "update", "delete"}
-SUPABASE_FILTERS = {"eq": "eq", "in_": "in", "gt": "range", "gte": "range", "lt": "range", "lte": "range"}
-SUPABASE_PATTERNS = {"like", "ilike"}
-COLUMN_METHODS = {"in_": "in", "like": "like", "ilike": "like", "contains": "contains", "between": "range"}
-BOOLEAN_NAME = ("is_", "has_", "can_")
 USABLE = {"eq", "in", "range", "join"}
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """A column a query finds rows by: `orders.status = ...`, `lower(email) = ...`."""
+def _unserved(query: Query) -> Iterator[tuple[Table, list[Lookup]]]:
+    """Tables the query finds rows in by lookups no index serves.
 
-    table: Table
-    column: str
-    op: str
-    function: str = ""
-
-    @property
-    def text(self) -> str:
-        return f"{self.function}({self.column})" if self.function else self.column
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A request-path query and its lookups per known table."""
-
-    function: FuncRef
-    span: Span
-    text: str
-    lookups: tuple[Lookup, ...]
-    order: tuple[Lookup, ...] = ()
-    limited: bool = False
-    via: Where | None = None  # the SQL function an RPC call runs
-
-
-# ---- query shapes ----------------------------------------------------------------------
-
-
-def _sql_lookups(schema: Schema, statement: SqlStatement) -> tuple[list[Lookup], list[Lookup]]:
-    known = [t for t in (schema.table(n) for n in statement.tables) if t is not None]
-
-    def table_of(table_name: str, column: str) -> Table | None:
-        if table_name:
-            table = schema.table(table_name)
-            return table if table is not None and column in table.columns else None
-        owners = [t for t in known if column in t.columns]
-        return owners[0] if len(owners) == 1 and len(statement.tables) == 1 else None
-
-    lookups = [
-        Lookup(t, p.column, p.op, p.function)
-        for p in statement.predicates
-        if (t := table_of(p.table, p.column)) is not None
-    ]
-    order = [Lookup(t, p.column, "order") for p in statement.order_by if (t := table_of(p.table, p.column))]
-    return lookups, order
-
-
-def _split(value: Value | None) -> tuple[Value, str] | None:
-    """`base.attr` as (base, attr); phase 1 folds attributes of imports into one dotted
-    name (`Order.objects` with `Order` imported is `Imported("shop.models.Order.objects")`)."""
-    if isinstance(value, Attr):
-        return value.base, value.attr
-    if isinstance(value, Imported) and "." in value.dotted.strip("."):
-        base, attr = value.dotted.rsplit(".", 1)
-        return Imported(base), attr
-    return None
-
-
-def _model_of(project: ProjectModel, value: Value | None, module: str) -> ClassRef | None:
-    """The ORM model at the root of a query expression (`Order.objects...`, `select(User)`)."""
-    models = project.schema.models
-    while value is not None:
-        if isinstance(value, CallResult):
-            callee = value.callee
-            split = _split(callee)
-            if split is None or split[1] in SQLALCHEMY_ROOTS:
-                ref = project.resolve(value.first_value, module) if value.first_value is not None else None
-                if isinstance(ref, ClassRef) and ref in models:
-                    return ref
-            value = split[0] if split is not None else None
-            continue
-        split = _split(value)
-        if split is None:
-            return None
-        ref = project.resolve(split[0], module)
-        if isinstance(ref, ClassRef) and ref in models:
-            return ref
-        value = split[0]
-    return None
-
-
-def _django_lookups(schema: Schema, model: ClassRef, keywords: list[str]) -> list[Lookup]:
-    table = schema.table(schema.models[model])
-    fields = schema.fields.get(model, {})
-    if table is None:
-        return []
-    found = []
-    for keyword in keywords:
-        parts = keyword.split("__")
-        lookup = DJANGO_LOOKUPS.get(parts[-1]) if len(parts) > 1 else None
-        if len(parts) > 2 or (len(parts) == 2 and lookup is None):
-            continue  # a relation traversal (`customer__email`): a join this rule does not model
-        op, function = lookup or ("eq", "")
-        column = fields.get(parts[0], parts[0] if parts[0] in table.columns else "")
-        if column in table.columns:
-            found.append(Lookup(table, column, op, function))
-    return found
-
-
-def _sqlalchemy_lookups(
-    project: ProjectModel, site: CallSite, method: str, model: ClassRef | None, module: str
-) -> list[Lookup]:
-    schema = project.schema
-    found = []
-    if method == "filter_by" and model is not None:
-        table = schema.table(schema.models[model])
-        for keyword in site.kwargs_names:
-            column = schema.fields.get(model, {}).get(keyword, keyword)
-            if table is not None and column in table.columns:
-                found.append(Lookup(table, column, "eq"))
-    for arg in site.args:
-        op = ""
-        target: Value | None = None
-        method_split = _split(arg.callee) if isinstance(arg, CallResult) else None
-        if isinstance(arg, Compare) and arg.op != "ne":
-            op, target = arg.op, arg.left
-        elif isinstance(arg, CallResult) and method_split is not None and method_split[1] in COLUMN_METHODS:
-            op, target = COLUMN_METHODS[method_split[1]], method_split[0]
-            if op == "like" and (arg.first_text or "").startswith("%"):
-                op = "contains"
-        split = _split(target)
-        if split is None:
-            continue
-        owner = project.resolve(split[0], module)
-        if isinstance(owner, ClassRef) and owner in schema.models:
-            table = schema.table(schema.models[owner])
-            column = schema.fields.get(owner, {}).get(split[1], split[1])
-            if table is not None and column in table.columns:
-                found.append(Lookup(table, column, op))
-    return found
-
-
-def _site_query(project: ProjectModel, function: FuncRef, site: CallSite) -> Query | None:
-    """The lookups of one query call in a request-path function, if it is one."""
-    schema = project.schema
-    module = function.module
-    if site.sql:
-        lookups: list[Lookup] = []
-        order: list[Lookup] = []
-        limited = False
-        for statement in site.sql:
-            if statement.kind in ("select", "update", "delete"):
-                found, sort = _sql_lookups(schema, statement)
-                lookups += found
-                order += sort
-                limited = limited or statement.has_limit
-        return Query(function, site.span, site.text, tuple(lookups), tuple(order), limited)
-    split = _split(site.callee)
-    if split is None:
-        return None
-    receiver, method = split
-    ref = project.resolve(site.callee, module)
-    kind = ref.kind if isinstance(ref, MethodRef) else ""
-    if method in DJANGO_FILTERS and kind.startswith("django."):
-        model = _model_of(project, site.callee, module)
-        if model is None:
-            return None
-        chain = method_chain(receiver)
-        keywords = [k for link in chain if link.name in DJANGO_FILTERS for k in link.keywords]
-        keywords += list(site.kwargs_names)
-        return Query(function, site.span, site.text, tuple(_django_lookups(schema, model, keywords)))
-    if method in SQLALCHEMY_FILTERS and (kind.startswith("sqlalchemy") or kind == ""):
-        model = _model_of(project, receiver, module)
-        found = _sqlalchemy_lookups(project, site, method, model, module)
-        return Query(function, site.span, site.text, tuple(found)) if found else None
-    if method == "rpc" and kind.startswith("supabase") and site.args:
-        return _rpc_query(project, function, site)
-    if (method in SUPABASE_FILTERS or method in SUPABASE_PATTERNS) and kind.startswith("supabase"):
-        chain = method_chain(receiver)
-        table_name = next((link.first_text for link in chain if link.name in ("table", "from_")), None)
-        table = schema.table(table_name or "")
-        column = site.args[0] if site.args else None
-        if table is None or not isinstance(column, Const) or column.value not in table.columns:
-            return None
-        op = SUPABASE_FILTERS.get(method, "like")
-        pattern = site.args[1] if len(site.args) > 1 else None
-        if op == "like" and isinstance(pattern, Const) and str(pattern.value).startswith("%"):
-            op = "contains"
-        return Query(function, site.span, site.text, (Lookup(table, str(column.value), op),))
-    return None
-
-
-def _rpc_query(project: ProjectModel, function: FuncRef, site: CallSite) -> Query | None:
-    """`supabase.rpc("fn", ...)`: the queries in the body of the SQL function it calls."""
-    name = site.args[0]
-    body = (
-        project.schema.functions.get(name.value)
-        if isinstance(name, Const) and isinstance(name.value, str)
-        else None
-    )
-    if body is None:
-        return None
-    lookups: list[Lookup] = []
-    for statement in body.body:
-        lookups += _sql_lookups(project.schema, statement)[0]
-    return Query(function, site.span, site.text, tuple(lookups), via=body.where)
-
-
-def request_queries(project: ProjectModel) -> Iterator[Query]:
-    """Every query call on the request path, with its lookups on known tables."""
-    if not project.schema.tables:
-        return
-    for function in sorted(project.request_path, key=lambda f: (f.module, f.qualname)):
-        for site in project.functions[function].calls:
-            query = _site_query(project, function, site)
-            if query is not None and (query.lookups or query.order):
-                yield query
-
-
-# ---- what a query needs from the indexes --------------------------------------------------
-
-
-def _is_boolean(schema: Schema, lookup: Lookup) -> bool:
-    column = lookup.column
-    return (lookup.table.name, column) in schema.boolean_columns or column.startswith(BOOLEAN_NAME)
-
-
-def _unserved(schema: Schema, query: Query) -> Iterator[tuple[Table, list[Lookup]]]:
-    """Tables the query finds rows in by lookups of which no index serves any."""
+    A table's own filters decide; a join column counts only for a table the query does
+    not filter (the planner reaches it from the other side, through that column)."""
     tables: dict[str, list[Lookup]] = {}
     for lookup in query.lookups:
         tables.setdefault(lookup.table.name, []).append(lookup)
     filtered = {name for name, ls in tables.items() if any(lookup.op != "join" for lookup in ls)}
     for name, lookups in tables.items():
         table = lookups[0].table
+        if name in filtered:
+            lookups = [lk for lk in lookups if lk.op != "join"]
+        elif not filtered:
+            continue  # joins only, nothing selective anywhere: the whole join is read anyway
         equal = frozenset(lk.column for lk in lookups if lk.op in ("eq", "in") and not lk.function)
         if any(table.serves(lk.column, lk.op, lk.function, equal) for lk in lookups):
             continue
-        if name not in filtered and not filtered - {name}:
-            continue  # joined only, and nothing else in the query is selective: a full join anyway
         yield table, lookups
 
 
@@ -301,7 +61,52 @@ def _index_advice(table: Table, part: str) -> str:
         return f"`models.Index(fields=[...])` in the model's Meta.indexes (or `db_index=True` on `{part}`)"
     if table.origin == "sqlalchemy":
         return f"`index=True` on the `{part}` column (or an `Index(...)` in `__table_args__`)"
+    if table.origin == "alembic":
+        return (
+            f'a migration with `op.create_index(..., "{table.name}", ["{part}"], '
+            "postgresql_concurrently=True)`"
+        )
     return f"`CREATE INDEX CONCURRENTLY ON {table.name} ({part});`"
+
+
+def _sargable_advice(table: Table, lookup: Lookup) -> tuple[str, str]:
+    """Why an index cannot serve a non-sargable lookup, and the index that would."""
+    column = lookup.column
+    if lookup.op == "contains":
+        why = (
+            f"a pattern with a leading wildcard on `{table.name}.{column}` cannot use a b-tree index, "
+            "so every call reads the whole table"
+        )
+        if lookup.function == "upper":  # Django's icontains: UPPER(col::text) LIKE UPPER(%s)
+            return why, (
+                f"a trigram index on `UPPER({column})`, which is what Django's case-insensitive lookups "
+                f"compare (`GinIndex(OpClass(Upper('{column}'), name='gin_trgm_ops'), name=...)`), or "
+                "full-text search"
+            )
+        return why, (
+            f"a trigram index (`CREATE EXTENSION pg_trgm; CREATE INDEX CONCURRENTLY ON {table.name} "
+            f"USING gin ({column} gin_trgm_ops);`, SQLAlchemy `Index(..., postgresql_using='gin', "
+            f"postgresql_ops={{'{column}': 'gin_trgm_ops'}})`) or full-text search"
+        )
+    why = (
+        f"`{lookup.text}` wraps the column in a function, so an index on `{column}` cannot serve it and "
+        "every call reads the whole table"
+    )
+    if table.origin == "django":
+        return (
+            why,
+            f"an expression index (`models.Index({lookup.function.capitalize()}('{column}'), name=...)`)",
+        )
+    return why, f"an expression index (`CREATE INDEX CONCURRENTLY ON {table.name} ({lookup.text});`)"
+
+
+def _once(seen: set[tuple[FuncRef, str, str]], query: Query, table: Table, what: str) -> bool:
+    """One finding per function, table and column, however many calls repeat the query."""
+    key = (query.function, table.name, what)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
 
 
 @check("SL301")
@@ -309,15 +114,17 @@ def unindexed_query_column(project: ProjectModel, config: Config) -> Iterator[Fi
     schema = project.schema
     seen: set[tuple[FuncRef, str, str]] = set()
     for query in request_queries(project):
-        for table, lookups in _unserved(schema, query):
+        for table, lookups in _unserved(query):
             plain = [lk for lk in lookups if lk.op in USABLE and not lk.function]
-            if not plain or len(plain) != len(lookups) or all(_is_boolean(schema, lk) for lk in plain):
+            if (
+                not plain
+                or len(plain) != len(lookups)
+                or all(is_flag(schema, table, lk.column) for lk in plain)
+            ):
                 continue  # non-sargable lookups are SL304's; flags alone are not worth an index
             lookup = min(plain, key=lambda lk: ["eq", "in", "range", "join"].index(lk.op))
-            key = (query.function, table.name, lookup.column)
-            if key in seen:
+            if not _once(seen, query, table, lookup.column):
                 continue
-            seen.add(key)
             yield finding(
                 "SL301",
                 project.path_of(query.function),
@@ -328,61 +135,34 @@ def unindexed_query_column(project: ProjectModel, config: Config) -> Iterator[Fi
                 f"{_index_advice(table, lookup.column)}",
                 _related(project, query, table),
             )
-        if query.limited and not query.lookups:
-            yield from _sorted_scan(project, query)
-
-
-def _sorted_scan(project: ProjectModel, query: Query) -> Iterator[Finding]:
-    """`ORDER BY x LIMIT n` with no filter: without an index on x, a sort of every row."""
-    for lookup in query.order[:1]:
-        table = lookup.table
-        if table.serves(lookup.column, "eq") or lookup.column == "created_at":
-            continue  # created_at without an index is SL302's, reported once at the table
-        yield finding(
-            "SL301",
-            project.path_of(query.function),
-            query.span,
-            f"`{query.text}` takes the first rows of `{table.name}` by `{lookup.column}`, and no index "
-            f"starts with it: every call sorts the whole table to return a page{_label(project, query)}; "
-            f"add {_index_advice(table, lookup.column)}",
-            _related(project, query, table),
-        )
+        if query.limited and not query.lookups and query.order:
+            lookup = query.order[0]
+            table = lookup.table
+            # created_at without an index is SL302's, reported once at the table.
+            if table.serves(lookup.column) or lookup.column == "created_at":
+                continue
+            if not _once(seen, query, table, lookup.column):
+                continue
+            yield finding(
+                "SL301",
+                project.path_of(query.function),
+                query.span,
+                f"`{query.text}` takes the first rows of `{table.name}` by `{lookup.column}`, and no index "
+                f"starts with it: every call sorts the whole table to return a page{_label(project, query)}; "
+                f"add {_index_advice(table, lookup.column)}",
+                _related(project, query, table),
+            )
 
 
 @check("SL304")
 def non_sargable_predicate(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    schema = project.schema
     seen: set[tuple[FuncRef, str, str]] = set()
     for query in request_queries(project):
-        for table, lookups in _unserved(schema, query):
+        for table, lookups in _unserved(query):
             blocked = [lk for lk in lookups if lk.op == "contains" or (lk.function and lk.op in USABLE)]
-            if not blocked:
+            if not blocked or not _once(seen, query, table, blocked[0].text):
                 continue
-            lookup = blocked[0]
-            key = (query.function, table.name, lookup.text)
-            if key in seen:
-                continue
-            seen.add(key)
-            if lookup.op == "contains":
-                why = (
-                    f"a pattern with a leading wildcard on `{table.name}.{lookup.column}` cannot use a "
-                    "b-tree index, so every call reads the whole table"
-                )
-                fix = (
-                    f"a trigram index (`CREATE EXTENSION pg_trgm; CREATE INDEX CONCURRENTLY ON {table.name} "
-                    f"USING gin ({lookup.column} gin_trgm_ops);`, Django `GinIndex(..., "
-                    "opclasses=['gin_trgm_ops'])`) or full-text search"
-                )
-            else:
-                why = (
-                    f"`{lookup.text}` wraps the column in a function, so an index on `{lookup.column}` "
-                    "cannot serve it and every call reads the whole table"
-                )
-                fix = (
-                    f"an expression index (`CREATE INDEX CONCURRENTLY ON {table.name} ({lookup.text});`, "
-                    "Django "
-                    f"`models.Index({lookup.function.capitalize()}('{lookup.column}'), name=...)`)"
-                )
+            why, fix = _sargable_advice(table, blocked[0])
             yield finding(
                 "SL304",
                 project.path_of(query.function),
@@ -438,8 +218,8 @@ def missing_tenant_index(project: ProjectModel, config: Config) -> Iterator[Find
             where.path,
             _at(where),
             f"`{name}` is listed newest first (`{query.text}`), and no index holds `created_at`: every "
-            f"page sorts the whole table; add {_index_advice(table, 'created_at')} (after the tenant "
-            "column when lists are per tenant)",
+            "page sorts every row the query matches (the whole table when it filters nothing); add "
+            f"{_index_advice(table, 'created_at')} (after the tenant column when lists are per tenant)",
             (Related(project.path_of(query.function), query.span.line, "ordered by created_at here"),),
         )
 

@@ -14,6 +14,7 @@ from scalelint.checks import check, finding
 from scalelint.config import Config
 from scalelint.findings import Finding, Related, Span
 from scalelint.project import ProjectModel
+from scalelint.query_shapes import is_flag
 from scalelint.schema import Policy, Table
 
 COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -27,22 +28,26 @@ def _problems(project: ProjectModel, config: Config, table: Table, policy: Polic
     definition = policy.definition
     wanted = {name.lower() for name in config.rls_functions}
     problems = []
-    unwrapped = [name for name, wrapped in definition.calls if name in wanted and not wrapped]
-    for name in dict.fromkeys(unwrapped):
+    unwrapped = [name for name, wrapped in definition.calls if not wrapped]
+    for name in dict.fromkeys(n for n in unwrapped if n in wanted):
         problems.append(
             f"calls `{name}()` for every row it checks; wrap it as `(select {name}())` so Postgres "
             "evaluates it once per query"
         )
-    for name, _ in definition.calls:
-        function = project.schema.functions.get(name)
+    for name in dict.fromkeys(unwrapped):
+        function = project.schema.function(name)
         if function is not None and function.volatility == "VOLATILE":
             problems.append(
-                f"calls `{name}()`, declared VOLATILE (the default), so Postgres runs it for every row; "
-                "declare it STABLE (and SECURITY DEFINER if it reads other tables) and wrap the call "
-                f"as `(select {name}(...))`"
+                f"calls `{name}()`, declared VOLATILE (the default), so Postgres cannot cache it and runs it "
+                "for every row; declare it STABLE (SECURITY DEFINER if it reads tables the policy guards), "
+                f"and when it takes no column of the row, call it as `(select {name}())`"
             )
     for column in definition.columns:
-        if column in table.columns and not table.serves(column):
+        if (
+            column in table.columns
+            and not table.serves(column)
+            and not is_flag(project.schema, table, column)
+        ):
             problems.append(
                 f"filters on `{table.name}.{column}`, and no index starts with it: every query on "
                 f"`{table.name}` scans the table to apply the policy; add `CREATE INDEX ON "

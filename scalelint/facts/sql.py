@@ -266,7 +266,14 @@ def analyse(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[SqlStatement, ..
     try:
         trees = sqlglot.parse(text, read=dialect)
     except (SqlglotError, RecursionError, ValueError, KeyError):
-        return None
+        # Postgres-only syntax sqlglot rejects (`language sql security definer`): a
+        # policy, RLS switch or function is still read from its clauses.
+        changes = command_changes(text, 1, analyse)
+        return (
+            (SqlStatement(kind="ddl", tables=(), text=text.strip()[:500], schema=changes),)
+            if changes
+            else None
+        )
     return tuple(_statement(t, 1, text) for t in trees if isinstance(t, exp.Expression))
 
 
