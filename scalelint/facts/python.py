@@ -326,10 +326,12 @@ class FactsVisitor(cst.CSTVisitor):
             literal = bool(positional) and all(
                 isinstance(a, (cst.Integer, cst.SimpleString)) for a in positional
             )
-            # The first argument, when a plain name: `.limit(size)` keeps `size`, `select(User)`
-            # its model.
+            # The first argument, when a name or an attribute: `.limit(size)` keeps `size`,
+            # `select(User)` its model, `func.lower(User.email)` its column.
             first_value = (
-                self.value_of(positional[0]) if positional and isinstance(positional[0], cst.Name) else None
+                self.value_of(positional[0])
+                if positional and isinstance(positional[0], (cst.Name, cst.Attribute))
+                else None
             )
             return CallResult(callee, keywords, len(positional), first, literal, first_value)
         if isinstance(node, cst.Await):
