@@ -97,6 +97,8 @@ def _sargable_advice(table: Table, lookup: Lookup) -> tuple[str, str]:
             why,
             f"an expression index (`models.Index({lookup.function.capitalize()}('{column}'), name=...)`)",
         )
+    if table.origin == "sqlalchemy":
+        return why, f"an expression index (`Index('...', func.{lookup.function}({column}))` on the table)"
     return why, f"an expression index (`CREATE INDEX CONCURRENTLY ON {table.name} ({lookup.text});`)"
 
 
