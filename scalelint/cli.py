@@ -85,6 +85,8 @@ def main() -> None:
     "--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings."
 )
 @click.option("--timings", is_flag=True, help="Print the time spent in each phase on stderr.")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes, then report what is left.")
+@click.option("--diff", is_flag=True, help="Print the safe fixes as a unified diff; change no file.")
 @click.option("--debug", is_flag=True, help="Show notes on skipped SQL and tracebacks of internal errors.")
 def check(
     paths: tuple[Path, ...],
@@ -100,6 +102,8 @@ def check(
     no_cache: bool,
     statistics: bool,
     timings: bool,
+    fix: bool,
+    diff: bool,
     debug: bool,
 ) -> None:
     """Check PATHS (default: the current folder) for scale anti-patterns.
@@ -114,6 +118,19 @@ def check(
         config = _configure(targets, config_file, select, ignore, extend_select, fail_on)
         with _progress(output_format) as progress:
             result = run(targets, config, jobs=jobs, use_cache=not no_cache, progress=progress)
+        if diff or fix:
+            from scalelint.fix import apply_fixes
+
+            fixed = apply_fixes(result.findings, result.root, config.dialect, write=fix and not diff)
+            for reason in fixed.skipped:
+                click.echo(f"scalelint: warning: {reason}", err=True)
+            if diff:
+                click.echo(fixed.diff, nl=False)
+                sys.exit(EXIT_FINDINGS if fixed.diff else EXIT_CLEAN)
+            if fixed.fixed_files:
+                files = len(fixed.fixed_files)
+                click.echo(f"scalelint: fixed {fixed.edits} edit(s) in {files} file(s)", err=True)
+                result = run(targets, config, jobs=jobs, use_cache=not no_cache)
         for warning in result.warnings:
             click.echo(f"scalelint: warning: {warning}", err=True)
         if debug:

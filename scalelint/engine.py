@@ -128,7 +128,7 @@ def _facts_of(data: bytes, relative: str, language: str, dialect: str) -> tuple[
     if b"\0" in data:
         return FileFacts(relative, language), f"{relative}: skipped, binary file (NUL bytes)"
     try:
-        text = _decode(data, language)
+        text = decode_source(data, language)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         message = f"not valid {error.encoding} text (byte 0x{data[error.start]:02x} on line {line})"
@@ -158,7 +158,7 @@ def _facts_of(data: bytes, relative: str, language: str, dialect: str) -> tuple[
     return python_facts(relative, text, dialect), None
 
 
-def _decode(data: bytes, language: str) -> str:
+def decode_source(data: bytes, language: str) -> str:
     """Source text: UTF-8, or the encoding a Python file declares (PEP 263)."""
     if language != "python":
         return data.decode("utf-8-sig")

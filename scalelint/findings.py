@@ -42,6 +42,16 @@ class Related:
 
 
 @dataclass(frozen=True, slots=True)
+class Edit:
+    """A safe fix: replace characters `start:end` of a file's text (root-relative path)."""
+
+    path: str
+    start: int
+    end: int
+    replacement: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One reported problem. `path` is relative to the project root, POSIX style."""
 
@@ -51,6 +61,7 @@ class Finding:
     message: str
     severity: Severity
     related: tuple[Related, ...] = field(default=())
+    fixes: tuple[Edit, ...] = field(default=())
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -74,6 +74,7 @@ class ForeignKey:
 class Policy:
     definition: PolicyDef
     where: Where
+    offset: int | None = None  # where its statement starts in a .sql file, for fixes
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ class _Builder:
 
     # -- replaying DDL -------------------------------------------------------------
 
-    def apply(self, change: SchemaChange, where: Where, origin: str) -> None:
+    def apply(self, change: SchemaChange, where: Where, origin: str, offset: int | None = None) -> None:
         tables = self.schema.tables
         name = change.table.lower()
         action = change.action
@@ -217,7 +218,7 @@ class _Builder:
         elif action == "enable_rls":
             table.rls = True
         elif action == "create_policy" and change.policy is not None:
-            table.policies.append(Policy(change.policy, where))
+            table.policies.append(Policy(change.policy, where, offset))
 
     def _add_column(self, table: Table, column: ColumnDef, where: Where, model: bool = False) -> None:
         """A column (and the index and key it declares); a model's declaration is where
@@ -243,7 +244,7 @@ class _Builder:
             if facts.language == "sql":
                 for statement in facts.sql:
                     for change in statement.schema:
-                        self.apply(change, Where(path, statement.line), "sql")
+                        self.apply(change, Where(path, statement.line), "sql", statement.offset)
             elif facts.language == "python":
                 self._python_migration(path)
 

@@ -124,6 +124,18 @@ def test_functions_keep_volatility_and_the_queries_in_their_body() -> None:
     assert ("profiles", "handle", "eq") in [(p.table, p.column, p.op) for p in query.predicates]
 
 
+def test_statement_lines_hold_after_postgres_syntax_sqlglot_rejects() -> None:
+    statements, failed = analyse_file(
+        "create function f() returns boolean\nlanguage sql\nsecurity definer\nset search_path = ''\n"
+        "as $$ select true $$;\n\ncreate policy p on t using (f());\n"
+    )
+    assert failed == 0
+    assert [(s.line, s.schema[0].action) for s in statements] == [
+        (1, "create_function"),
+        (7, "create_policy"),
+    ]
+
+
 def test_query_predicates_resolve_aliases_and_classify_operators() -> None:
     (statement,), _ = analyse_file(
         "select o.id from orders o join customers c on c.id = o.customer_id "

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, Const, Global, Imported, Opaque, Value
-from scalelint.findings import Finding, Related, Severity, Span
+from scalelint.findings import Edit, Finding, Related, Severity, Span
 from scalelint.project import Operation, ProjectModel
 from scalelint.request_path_types import FuncRef
 from scalelint.rulebook import all_rules
@@ -34,6 +34,7 @@ def finding(
     message: str,
     related: tuple[Related, ...] = (),
     severity: Severity | None = None,
+    fixes: tuple[Edit, ...] = (),
 ) -> Finding:
     """A finding with the rule's default severity unless one is given."""
     return Finding(
@@ -43,6 +44,7 @@ def finding(
         message=message,
         severity=severity or all_rules()[rule_id].severity,
         related=related,
+        fixes=fixes,
     )
 
 

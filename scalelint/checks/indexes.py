@@ -92,6 +92,12 @@ def _sargable_advice(table: Table, lookup: Lookup) -> tuple[str, str]:
         f"`{lookup.text}` wraps the column in a function, so an index on `{column}` cannot serve it and "
         "every call reads the whole table"
     )
+    if table.origin == "django" and lookup.function not in ("upper", "lower"):
+        return why, (
+            f"a range on the column instead (`{column}__gte=start, {column}__lt=end`), or an expression "
+            f"index on what the `__{lookup.function}` transform computes "
+            f"(`models.Index(Trunc...('{column}'), name=...)`)"
+        )
     if table.origin == "django":
         return (
             why,

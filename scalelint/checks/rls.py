@@ -12,16 +12,28 @@ from collections.abc import Iterator
 
 from scalelint.checks import check, finding
 from scalelint.config import Config
-from scalelint.findings import Finding, Related, Span
+from scalelint.findings import Edit, Finding, Related, Span
 from scalelint.project import ProjectModel
 from scalelint.query_shapes import is_flag
 from scalelint.schema import Policy, Table
 
 COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+WRAP_PROBLEM = "evaluates"
 
 
 def _span(policy: Policy) -> Span:
     return Span(policy.where.line, 1, policy.where.line, 1)
+
+
+def _wrap_fixes(policy: Policy, wanted: set[str]) -> tuple[Edit, ...]:
+    """`auth.uid()` -> `(select auth.uid())` in the policy's .sql file."""
+    if policy.offset is None:
+        return ()
+    return tuple(
+        Edit(policy.where.path, policy.offset + start, policy.offset + end, f"(select {text})")
+        for name, start, end, text in policy.definition.bare_calls
+        if name in wanted
+    )
 
 
 def _problems(project: ProjectModel, config: Config, table: Table, policy: Policy) -> list[str]:
@@ -31,7 +43,7 @@ def _problems(project: ProjectModel, config: Config, table: Table, policy: Polic
     unwrapped = [name for name, wrapped in definition.calls if not wrapped]
     for name in dict.fromkeys(n for n in unwrapped if n in wanted):
         problems.append(
-            f"calls `{name}()` for every row it checks; wrap it as `(select {name}())` so Postgres "
+            f"{WRAP_PROBLEM} `{name}()` for every row it checks; wrap it as `(select {name}())` so Postgres "
             "evaluates it once per query"
         )
     for name in dict.fromkeys(unwrapped):
@@ -64,12 +76,14 @@ def slow_rls_policy(project: ProjectModel, config: Config) -> Iterator[Finding]:
         seen: dict[tuple[str, str], Policy] = {}
         for policy in table.policies:
             definition = policy.definition
+            fixes = _wrap_fixes(policy, {n.lower() for n in config.rls_functions})
             for problem in _problems(project, config, table, policy):
                 yield finding(
                     "SL604",
                     policy.where.path,
                     _span(policy),
                     f"policy `{definition.name}` on `{name}` {problem}",
+                    fixes=fixes if problem.startswith(WRAP_PROBLEM) else (),
                 )
             if not definition.permissive:
                 continue

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from scalelint.facts.model import ColumnDef, IndexDef, PolicyDef, SchemaChange, SqlStatement
 
@@ -219,6 +220,11 @@ def _policy(text: str, line: int) -> SchemaChange | None:
     table = _unquote(head.group(2))
     using, check = _clause(rest, "USING"), _clause(rest, r"WITH\s+CHECK")
     calls, columns, parsed = _policy_expressions([e for e in (using, check) if e])
+    clauses = re.search(r"\bUSING\b|\bWITH\s+CHECK\b", rest, re.I)
+    called = {name for name, _ in calls}
+    bare = (
+        tuple(c for c in _bare_calls(text, head.end() + clauses.start()) if c[0] in called) if clauses else ()
+    )
     return SchemaChange(
         "create_policy",
         table,
@@ -234,6 +240,7 @@ def _policy(text: str, line: int) -> SchemaChange | None:
             calls=calls,
             columns=columns,
             parsed=parsed,
+            bare_calls=bare,
         ),
     )
 
@@ -259,6 +266,48 @@ def _policy_expressions(
             if not column.table and column.find_ancestor(exp.Select) is None:
                 columns.append(column.name)
     return tuple(dict.fromkeys(calls)), tuple(dict.fromkeys(columns)), True
+
+
+def _bare_calls(text: str, start: int) -> tuple[tuple[str, int, int, str], ...]:
+    """Function calls after `start` not directly inside `(select ...)`, with their spans:
+    `auth.uid()` in `user_id = auth.uid()`, not in `(select auth.uid())`."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(text)
+    except (SqlglotError, ValueError, KeyError):
+        return ()
+    found = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        first = index
+        names = [token]
+        while (
+            index + 2 < len(tokens)
+            and tokens[index + 1].token_type == TokenType.DOT
+            and tokens[index + 2].token_type == TokenType.VAR
+        ):
+            index += 2
+            names.append(tokens[index])
+        opening = index + 1
+        if (
+            token.start >= start
+            and token.token_type == TokenType.VAR
+            and opening < len(tokens)
+            and tokens[opening].token_type == TokenType.L_PAREN
+        ):
+            depth, close = 0, opening
+            for close in range(opening, len(tokens)):
+                kind = tokens[close].token_type
+                depth += kind == TokenType.L_PAREN
+                depth -= kind == TokenType.R_PAREN
+                if depth == 0:
+                    break
+            if first == 0 or tokens[first - 1].token_type != TokenType.SELECT:
+                end = tokens[close].end + 1
+                name = ".".join(t.text.lower() for t in names)
+                found.append((name, token.start, end, text[token.start : end]))
+        index += 1
+    return tuple(found)
 
 
 def _in_scalar_select(node: exp.Expression) -> bool:

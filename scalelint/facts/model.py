@@ -187,6 +187,9 @@ class PolicyDef:
     # scalar sub-select (`(select auth.uid())`), which Postgres evaluates once per query.
     calls: tuple[tuple[str, bool], ...] = ()
     columns: tuple[str, ...] = ()  # the policy table's columns the expressions compare
+    # Calls outside any sub-select, as written: (name, start, end, text), offsets in the
+    # statement's text, so a fix can wrap them in `(select ...)`.
+    bare_calls: tuple[tuple[str, int, int, str], ...] = ()
     parsed: bool = True  # False: sqlglot could not parse USING / WITH CHECK
 
 
@@ -237,6 +240,7 @@ class SqlStatement:
     predicates: tuple[Predicate, ...] = ()
     order_by: tuple[Predicate, ...] = ()  # ORDER BY columns, tables resolved like predicates
     schema: tuple[SchemaChange, ...] = ()
+    offset: int = 0  # where the statement starts in its .sql file (characters), for fixes
 
 
 @dataclass(frozen=True, slots=True)

@@ -277,26 +277,29 @@ def analyse(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[SqlStatement, ..
     return tuple(_statement(t, 1, text) for t in trees if isinstance(t, exp.Expression))
 
 
-def split_statements(text: str, dialect: str = DEFAULT_DIALECT) -> list[tuple[int, str]] | None:
-    """(first line, text) of each statement of an SQL file; None if it cannot be tokenized."""
+def split_statements(text: str, dialect: str = DEFAULT_DIALECT) -> list[tuple[int, int, str]] | None:
+    """(first line, offset, text) of each statement of an SQL file; None if it cannot be tokenized."""
     try:
         tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
     except (SqlglotError, ValueError, KeyError):
         return None
-    chunks: list[tuple[int, str]] = []
+    chunks: list[tuple[int, int, str]] = []
     start: int | None = None
     line = 1
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             if start is not None:
-                chunks.append((line, text[start : token.start]))
+                chunks.append((line, start, text[start : token.start]))
             start = None
             continue
         if start is None:
-            start, line = token.start, token.line
+            # The line from the offset: sqlglot's token lines drift after some
+            # multi-word keywords (`language sql security definer`).
+            start = token.start
+            line = text.count("\n", 0, start) + 1
         end = token.end
     if start is not None:
-        chunks.append((line, text[start : end + 1]))
+        chunks.append((line, start, text[start : end + 1]))
     return chunks
 
 
@@ -307,10 +310,10 @@ def analyse_file(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[list[SqlSta
         return [], 1
     statements: list[SqlStatement] = []
     failed = 0
-    for line, chunk in chunks:
+    for line, offset, chunk in chunks:
         parsed = analyse(chunk, dialect)
         if parsed is None:
             failed += 1
             continue
-        statements.extend(replace(s, line=line) for s in parsed)
+        statements.extend(replace(s, line=line, offset=offset) for s in parsed)
     return statements, failed
