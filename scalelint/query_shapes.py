@@ -415,6 +415,35 @@ class _Reader:
         return Query(self.function, site.span, site.text, tuple(lookups), via=body.where)
 
 
+def query_of(project: ProjectModel, op: Operation) -> Query | None:
+    """The lookups of the query one operation runs (on any path)."""
+    if not project.schema.tables or op.op not in QUERY_OPS:
+        return None
+    return _Reader(project, op.function).query(op)
+
+
+def pins_one_row(query: Query) -> bool:
+    """Equality on every column of a unique index (a primary key) of a table it reads."""
+    by_table: dict[str, set[str]] = {}
+    tables: dict[str, Table] = {}
+    for lookup in query.lookups:
+        if lookup.op == "eq" and not lookup.function:
+            by_table.setdefault(lookup.table.name, set()).add(lookup.column)
+            tables[lookup.table.name] = lookup.table
+    return any(
+        index.definition.unique and not index.definition.partial and set(index.parts) <= pinned
+        for name, pinned in by_table.items()
+        for index in tables[name].indexes
+    )
+
+
+def model_of(project: ProjectModel, op: Operation) -> ClassRef | None:
+    """The ORM model whose table an operation's query reads, when the schema knows it."""
+    parts = split(op.site.callee)
+    value = op.site.args[0] if op.api.startswith("sqlalchemy.") and op.site.args else op.site.callee
+    return _Reader(project, op.function).model_of(value if parts is not None else None)
+
+
 def request_queries(project: ProjectModel) -> list[Query]:
     """Every query run on the request path, with its lookups on known tables."""
     if not project.schema.tables:

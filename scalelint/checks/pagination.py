@@ -17,6 +17,7 @@ from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Opaque, Sequence, SqlStatement, Value
 from scalelint.findings import Finding, Severity, Span
 from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain
+from scalelint.query_shapes import model_of, pins_one_row, query_of
 
 KEY_COLUMNS = {"id", "pk"}
 KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
@@ -62,6 +63,9 @@ def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
         return True
     if _read_one_row_later(project, op):
         return True
+    shape = query_of(project, op)
+    if shape is not None and pins_one_row(shape):
+        return True  # equality on the primary key or a unique column, from the schema
     statement = query.statement
     if statement is not None:
         return (
@@ -164,17 +168,43 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
         if op.op != "db.query" or op.function not in project.request_path:
             continue
         query = _query(project, op)
-        if query is None or query.library == "django":
-            continue  # a Django model's Meta.ordering is not in the facts yet
+        if query is None:
+            continue
         paged, ordered, _ = _pages(query)
         if not paged or ordered:
             continue
+        if query.library == "django" and _default_ordering(project, op) is not False:
+            continue  # the model orders itself (Meta.ordering), or the model is unknown
         message = (
             f"`{op.site.text}` takes a page without ORDER BY: the database may return rows in any "
             "order, so rows repeat or go missing between pages as the table changes; order by a "
             "unique key (`ORDER BY created_at DESC, id DESC`)"
         )
+        if query.library == "django":
+            message += ", with `.order_by('-created_at', '-id')` or the model's `Meta.ordering`"
         yield at_operation("SL403", project, op, message)
+
+
+def _default_ordering(project: ProjectModel, op: Operation) -> bool | None:
+    """Whether a Django query's model has a `Meta.ordering` (its own or an abstract base's);
+    None when the model is not known."""
+    model = model_of(project, op)
+    if model is None:
+        return None
+    pending, seen = [model], set()
+    while pending:
+        current = pending.pop(0)
+        if current in seen or current not in project.classes:
+            continue
+        seen.add(current)
+        meta = project.classes.get(ClassRef(current.module, f"{current.qualname}.Meta"))
+        if meta is not None and any(name == "ordering" for name, _ in meta.attributes):
+            return True
+        for base in project.classes[current].bases:
+            ref = project.resolve(base, current.module)
+            if isinstance(ref, ClassRef):
+                pending.append(ref)
+    return False
 
 
 @check("SL404")

@@ -350,8 +350,9 @@ class FactsVisitor(cst.CSTVisitor):
                 return None
             index = node.slice[0].slice if len(node.slice) == 1 else None
             if isinstance(index, cst.Slice):
-                upper = self.value_of(index.upper) if index.upper is not None else None
-                lower = self.value_of(index.lower) if index.lower is not None else None
+                # A bound phase 1 cannot describe (`offset + 20`) is still a bound.
+                upper = self._bound(index.upper)
+                lower = self._bound(index.lower)
                 return Slice(base, upper, lower)
             return Item(base)
         text = _string_text(node)
@@ -389,6 +390,11 @@ class FactsVisitor(cst.CSTVisitor):
                 return tuple(self.value_of(e.value) for e in right.elements)
             return (self.value_of(right),)
         return ()
+
+    def _bound(self, node: cst.BaseExpression | None) -> Value | None:
+        if node is None:
+            return None
+        return self.value_of(node) or Opaque(dotted_text(node))
 
     def _sql_text(self, node: cst.BaseExpression) -> str | None:
         """SQL passed as an argument: a string, a variable holding one, text("...")."""
