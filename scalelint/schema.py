@@ -13,7 +13,7 @@ on every other table.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 
 from scalelint.facts.model import (
@@ -39,6 +39,17 @@ from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel
 from scalelint.request_path import TEST_FILE
 from scalelint.request_path_types import FuncRef
 
+# Batch operations (`batch_op.create_index(name, columns)`) leave out the table name the
+# `op.` form takes at this position.
+BATCH_TABLE_ARGUMENT = {
+    "create_index": 1,
+    "add_column": 0,
+    "drop_column": 0,
+    "create_foreign_key": 1,
+    "create_unique_constraint": 1,
+    "create_primary_key": 1,
+    "drop_index": 1,
+}
 # Index methods whose leading column serves equality, ranges, IN and ORDER BY.
 ORDERED_METHODS = {"btree", ""}
 TRIGRAM_OPCLASSES = {"gin_trgm_ops", "gist_trgm_ops"}
@@ -178,6 +189,8 @@ class _Builder:
         name = change.table.lower()
         action = change.action
         if action == "create_table":
+            if not name:
+                return  # `op.create_table(Model.__tablename__, ...)`: a name phase 1 cannot read
             table = tables.setdefault(name, Table(name, where, origin))
             self._created_in.setdefault(name, where.path)
             for column in change.columns:
@@ -190,7 +203,7 @@ class _Builder:
             for table in tables.values():
                 table.indexes = [i for i in table.indexes if i.definition.name != change.name]
             return
-        table_or_none = tables.get(name)
+        table_or_none = tables.get(name) if name else None
         if table_or_none is None:
             return
         table = table_or_none
@@ -206,6 +219,7 @@ class _Builder:
             for column_name in change.key:
                 table.columns.pop(column_name, None)
                 table.indexes = [i for i in table.indexes if column_name not in i.parts]
+                table.foreign_keys = [k for k in table.foreign_keys if column_name not in k.columns]
         elif action in ("add_primary_key", "add_unique") and change.key:
             table.add_index(IndexDef(name, change.key, unique=True), where, implicit=True)
         elif action == "add_foreign_key" and change.key:
@@ -264,10 +278,29 @@ class _Builder:
                 for statement in site.sql:
                     for change in statement.schema:
                         self.apply(change, Where(path, site.span.line), "sql")
-                name = self._external(site.callee, ref)
-                if name.startswith("alembic.op."):
-                    for change in _alembic(name.removeprefix("alembic.op."), site, sites):
+                operation, call = self._alembic_call(site, ref)
+                if operation:
+                    for change in _alembic(operation, call, sites):
                         self.apply(change, Where(path, change.line or site.span.line), "alembic")
+
+    def _alembic_call(self, site: CallSite, function: FuncRef) -> tuple[str, CallSite]:
+        """`op.create_index(...)`, or `batch_op.create_index(...)` inside `with
+        op.batch_alter_table("t") as batch_op:`, read as the `op.` call it stands for."""
+        name = self._external(site.callee, function)
+        if name.startswith("alembic.op."):
+            return name.removeprefix("alembic.op."), site
+        callee = site.callee
+        if not isinstance(callee, Attr) or not isinstance(callee.base, CallResult):
+            return "", site
+        batch = callee.base
+        if self._external(batch.callee, function) != "alembic.op.batch_alter_table" or not batch.first_text:
+            return "", site
+        position = BATCH_TABLE_ARGUMENT.get(callee.attr)
+        if position is None:
+            return "", site
+        args = list(site.args)
+        args.insert(min(position, len(args)), Const(batch.first_text))
+        return callee.attr, replace(site, args=tuple(args))
 
     def _external(self, value: Value, function: FuncRef) -> str:
         ref = self.project.resolve(value, function.module)
@@ -659,6 +692,10 @@ def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Ite
             yield SchemaChange("add_index", table, line, index=index)
     elif operation == "drop_index":
         yield SchemaChange("drop_index", line=line, name=_const_str(arg(0, "index_name")))
+    elif operation == "drop_column":
+        yield SchemaChange(
+            "drop_column", _const_str(arg(0, "table_name")), line, key=_strings(arg(1, "column_name"))
+        )
     elif operation == "drop_table":
         yield SchemaChange("drop_table", _const_str(arg(0, "table_name")), line)
     elif operation in ("create_unique_constraint", "create_primary_key"):

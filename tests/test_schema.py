@@ -289,6 +289,20 @@ def test_sqlalchemy_declarative_core_tables_and_alembic(tmp_path: Path) -> None:
                     )
                     op.create_index("orgs_slug", "orgs", ["slug"], unique=True)
                     op.execute("CREATE INDEX orgs_lower ON orgs (lower(slug))")
+
+                def downgrade():
+                    op.drop_table("orgs")
+            """,
+            "alembic/versions/002_batch.py": """
+                import sqlalchemy as sa
+                from alembic import op
+
+                def upgrade():
+                    with op.batch_alter_table("orgs") as batch_op:
+                        batch_op.add_column(sa.Column("owner_id", sa.Integer))
+                        batch_op.create_index("orgs_owner", ["owner_id"])
+                        batch_op.drop_column("parent_id")
+                    op.create_table(Unreadable.__tablename__, sa.Column("id", sa.Integer))
             """,
         },
     )
@@ -297,8 +311,10 @@ def test_sqlalchemy_declarative_core_tables_and_alembic(tmp_path: Path) -> None:
     assert indexes(users) == {("created_at",), ("id",), ("email",), ("user_handle",)}
     assert [(fk.columns, fk.references) for fk in users.foreign_keys] == [(("org_id",), "orgs")]
     assert indexes(events) == {("id",), ("kind",)}
-    assert indexes(orgs) == {("id",), ("slug",), ("lower(slug)",)}
-    assert [(fk.columns, fk.references) for fk in orgs.foreign_keys] == [(("parent_id",), "orgs")]
+    assert indexes(orgs) == {("id",), ("slug",), ("lower(slug)",), ("owner_id",)}
+    assert list(orgs.columns) == ["id", "slug", "owner_id"]
+    assert orgs.foreign_keys == []  # its column was dropped
+    assert "" not in schema.tables
 
 
 def test_an_index_serves_its_leading_column_and_the_next_after_equalities() -> None:
