@@ -75,6 +75,8 @@ class Config:
     tenant_columns: tuple[str, ...] = ("tenant_id",)
     # Functions a row-level-security policy should call once per query, not per row.
     rls_functions: tuple[str, ...] = ("auth.uid", "auth.jwt", "auth.role", "auth.email", "current_setting")
+    # Tables (or ORM model classes) read on most requests that change rarely (SL202).
+    hot_tables: tuple[str, ...] = ()
     request_path: RequestPathSettings = field(default_factory=RequestPathSettings)
 
 
@@ -184,6 +186,7 @@ FIELDS = {
     "request-path": ("request_path", _request_path),
     "tenant-columns": ("tenant_columns", _str_list),
     "rls-functions": ("rls_functions", _str_list),
+    "hot-tables": ("hot_tables", _str_list),
 }
 
 
