@@ -444,6 +444,20 @@ def model_of(project: ProjectModel, op: Operation) -> ClassRef | None:
     return _Reader(project, op.function).model_of(value if parts is not None else None)
 
 
+def model_of_value(project: ProjectModel, function: FuncRef, value: Value | None) -> ClassRef | None:
+    """The ORM model of a query expression written in `function`."""
+    return _Reader(project, function).model_of(value)
+
+
+def chain_calls(
+    project: ProjectModel, function: FuncRef, value: Value | None
+) -> list[tuple[str, CallResult, CallSite | None]]:
+    """The method calls that built a query value, with the call site in `function` that
+    made each one (None when it was made elsewhere), outermost first."""
+    reader = _Reader(project, function)
+    return [(_method(call), call, reader.site_of(call)) for call in _calls(value)]
+
+
 def request_queries(project: ProjectModel) -> list[Query]:
     """Every query run on the request path, with its lookups on known tables."""
     if not project.schema.tables:

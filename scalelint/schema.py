@@ -50,6 +50,8 @@ BATCH_TABLE_ARGUMENT = {
     "create_primary_key": 1,
     "drop_index": 1,
 }
+# Django fields that load related rows when read.
+RELATION_FIELDS = {"ForeignKey", "OneToOneField", "ManyToManyField", "GenericForeignKey", "GenericRelation"}
 # Index methods whose leading column serves equality, ranges, IN and ORDER BY.
 ORDERED_METHODS = {"btree", ""}
 TRIGRAM_OPCLASSES = {"gin_trgm_ops", "gist_trgm_ops"}
@@ -94,6 +96,15 @@ class Function:
     volatility: str
     body: tuple[SqlStatement, ...]
     where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A model attribute that loads other rows: `order.customer` (one), `order.tags`,
+    `customer.order_set` (many)."""
+
+    kind: str  # one | many
+    target: ClassRef | None
 
 
 @dataclass
@@ -155,6 +166,7 @@ class Schema:
     models: dict[ClassRef, str] = field(default_factory=dict)  # ORM class -> its table
     fields: dict[ClassRef, dict[str, str]] = field(default_factory=dict)  # attribute -> column
     boolean_columns: set[tuple[str, str]] = field(default_factory=set)  # (table, column)
+    relations: dict[ClassRef, dict[str, Relation]] = field(default_factory=dict)  # Django models
     functions: dict[str, Function] = field(default_factory=dict)
     # CREATE INDEX statements in order, and whether their table existed in an earlier file.
     index_statements: list[tuple[Index, bool]] = field(default_factory=list)
@@ -326,6 +338,8 @@ class _Builder:
         for ref, cls in django:
             if ref in self.schema.models:
                 self._django_model(ref, cls)
+        for ref, _ in django:
+            self._django_relations(ref)
         self._sqlalchemy_core()
 
     def _class_calls(self, ref: ClassRef, seen: frozenset[ClassRef] = frozenset()) -> Iterator[CallSite]:
@@ -510,6 +524,36 @@ class _Builder:
                     IndexDef(name, parts, _const_str(site.kwarg("name")), False, method, opclasses, partial),
                     where,
                 )
+
+    def _django_relations(self, ref: ClassRef) -> None:
+        """Forward relations of a model and the reverse accessors they give their targets."""
+        relations = self.schema.relations
+        for site in self._class_calls(ref):
+            kind = self._qualname(site.callee, ref.module).rsplit(".", 1)[-1]
+            if site.assigned_to is None or kind not in RELATION_FIELDS:
+                continue
+            target = self._django_target_model(site, ref)
+            many = kind in ("ManyToManyField", "GenericRelation")
+            relations.setdefault(ref, {})[site.assigned_to] = Relation("many" if many else "one", target)
+            if target is None or kind.startswith("Generic"):
+                continue
+            related_name = _const_str(site.kwarg("related_name"))
+            if related_name.endswith("+"):
+                continue
+            single = kind == "OneToOneField"
+            accessor = related_name or (ref.qualname.lower() if single else f"{ref.qualname.lower()}_set")
+            relations.setdefault(target, {})[accessor] = Relation("one" if single else "many", ref)
+
+    def _django_target_model(self, site: CallSite, ref: ClassRef) -> ClassRef | None:
+        target = site.args[0] if site.args else site.kwarg("to")
+        if isinstance(target, Const) and isinstance(target.value, str):
+            if target.value == "self":
+                return ref
+            name = target.value.rsplit(".", 1)[-1]
+            found = [c for c in self.schema.models if c.qualname == name]
+            return found[0] if len(found) == 1 else None
+        resolved = self.project.resolve(target, ref.module) if target is not None else None
+        return resolved if isinstance(resolved, ClassRef) and resolved in self.schema.models else None
 
     def _django_target(self, site: CallSite, ref: ClassRef) -> str:
         """The table a ForeignKey points at; a model outside the project (`"auth.User"`)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from scalelint.checks import check, finding, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import CallSite, Loop
+from scalelint.facts.model import Attr, CallResult, CallSite, Const, ItemRead, Loop, Value
 from scalelint.findings import Finding, Related, Severity
 from scalelint.project import Operation, ProjectModel
+from scalelint.query_shapes import chain_calls, model_of_value
 from scalelint.request_path_types import ChainStep, FuncRef
 
 
@@ -108,6 +109,105 @@ def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
             "`WHERE id = ANY(...)`, `select_related`/`prefetch_related`, `selectinload`)",
             Severity.ERROR,
         )
+    yield from lazy_relations(project)
+
+
+# Methods of a related manager that a prefetch serves from memory.
+PREFETCH_SERVED = {"all", "count", "exists", "__iter__", "__len__"}
+
+
+def _loaded(project: ProjectModel, function: FuncRef, value: Value) -> tuple[set[str], set[str], bool] | None:
+    """What a Django queryset loads with its rows: (select_related paths, prefetch_related
+    paths, every forward key); None when part of the chain was built out of sight."""
+    joined: set[str] = set()
+    prefetched: set[str] = set()
+    every_key = False
+    for method, _call, site in chain_calls(project, function, value):
+        if method not in ("select_related", "prefetch_related"):
+            continue
+        if site is None:
+            return None
+        if method == "select_related" and not site.args:
+            every_key = True
+        for arg in site.args:
+            names: list[str] = []
+            if isinstance(arg, Const) and isinstance(arg.value, str):
+                names.append(arg.value)
+            elif isinstance(arg, CallResult) and arg.first_text:  # Prefetch("tags", ..., to_attr=...)
+                names.append(arg.first_text)
+                inner = next((s for s in project.functions[function].calls if s.callee == arg.callee), None)
+                to_attr = inner.kwarg("to_attr") if inner is not None else None
+                if isinstance(to_attr, Const) and isinstance(to_attr.value, str):
+                    names.append(to_attr.value)
+            else:
+                return None  # a path phase 1 cannot read: assume it covers what it needs
+            target = joined if method == "select_related" else prefetched
+            target.update(name.split("__")[0] for name in names)
+    return joined, prefetched, every_key
+
+
+def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
+    """`row.customer` / `row.tags.all()` on each row of a Django queryset that did not
+    load them with `select_related` / `prefetch_related`: one query per row."""
+    relations = project.schema.relations
+    if not relations:
+        return
+    for function, fn in project.functions.items():
+        if not fn.item_reads or project.routing.one_off(function):
+            continue
+        reported: set[tuple[int, str]] = set()
+        for read in fn.item_reads:
+            loop = next((lp for lp in read.loops if lp.iterable == read.item.of and lp.per_item), None)
+            if loop is None or (loop.line, read.attr) in reported:
+                continue
+            model = model_of_value(project, function, read.item.of)
+            relation = relations.get(model, {}).get(read.attr) if model is not None else None
+            if relation is None:
+                continue
+            loaded = _loaded(project, function, read.item.of)
+            if loaded is None:
+                continue
+            joined, prefetched, every_key = loaded
+            method = _manager_method(fn.calls, read)
+            if relation.kind == "one":
+                if read.attr in joined or read.attr in prefetched or every_key:
+                    continue
+                fix = f"add `select_related('{read.attr}')` to the queryset (one JOIN)"
+                what = "loads its row with a query of its own for every row"
+            else:
+                if read.attr in prefetched and method in PREFETCH_SERVED:
+                    continue
+                if read.attr in prefetched:
+                    fix = "filter the prefetch itself (`Prefetch('" + read.attr + "', queryset=...)`)"
+                    what = f"runs a new query on the prefetched rows (`.{method}()`) for every row"
+                else:
+                    fix = f"add `prefetch_related('{read.attr}')` to the queryset (one more query in all)"
+                    what = "queries the related rows for every row"
+            reported.add((loop.line, read.attr))
+            message = (
+                f"`{read.name}.{read.attr}` {what} in the loop over `{loop.iter_text}` (line {loop.line}): "
+                f"N rows cost N+1 queries; {fix}"
+            )
+            related = [Related(project.path_of(function), loop.line, "the loop")]
+            if function in project.request_path:
+                related += request_chain(project, function)
+            yield finding(
+                "SL601",
+                project.path_of(function),
+                read.span,
+                message,
+                tuple(related),
+                Severity.ERROR if function in project.request_path else None,
+            )
+
+
+def _manager_method(calls: tuple[CallSite, ...], read: ItemRead) -> str:
+    """The method called on `row.tags` (`all`, `filter`), or `__iter__` when none is."""
+    manager = Attr(read.item, read.attr)
+    for site in calls:
+        if isinstance(site.callee, Attr) and site.callee.base == manager:
+            return site.callee.attr
+    return "__iter__"
 
 
 @check("SL603")

@@ -305,6 +305,18 @@ class CallSite:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemRead:
+    """`row.customer` inside a loop, where `row` is an element of `item.of`: an attribute
+    that may load a related object lazily, once per row."""
+
+    item: Item
+    attr: str
+    span: Span
+    loops: tuple[Loop, ...]
+    name: str = ""  # the loop variable: `row`
+
+
+@dataclass(frozen=True, slots=True)
 class Param:
     """A function parameter with its annotation and default, as values."""
 
@@ -339,6 +351,7 @@ class FunctionFacts:
     param_calls: tuple[CallSite, ...] = ()
     item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name
     item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`, or `CACHE = {}` under `global`
+    item_reads: tuple[ItemRead, ...] = ()
 
     @property
     def line(self) -> int:

@@ -73,6 +73,8 @@ class AstPositions:
 
     def __init__(self, source: str) -> None:
         tree = ast.parse(source)  # SyntaxError: caller falls back
+        self._tree = tree
+        self._attributes: list[ast.Attribute] | None = None
         self._lines = source.splitlines()
         found: dict[str, list[ast.AST]] = {c: [] for c in set(AST_CATEGORY.values())}
         found["decorator"] = []
@@ -101,6 +103,17 @@ class AstPositions:
         ):
             raise PositionMismatch("call")
         return self._span(found)
+
+    def attribute(self, node: cst.Attribute, index: int) -> Span:
+        """The span of the `index`-th attribute access of the module (in source order).
+        Collected on first use: few files need an attribute's position."""
+        if self._attributes is None:
+            self._attributes = sorted(
+                (n for n in ast.walk(self._tree) if isinstance(n, ast.Attribute)), key=_source_order
+            )
+        if index >= len(self._attributes) or self._attributes[index].attr != node.attr.value:
+            raise PositionMismatch("attribute")
+        return self._span(self._attributes[index])
 
     def _column(self, line: int, byte_offset: int) -> int:
         # ast columns are UTF-8 byte offsets; users see characters.
@@ -135,6 +148,9 @@ class MetadataPositions:
     def __init__(self, module: cst.Module) -> None:
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self._positions = wrapper.resolve(PositionProvider)
+
+    def attribute(self, node: cst.Attribute, index: int) -> Span:
+        return self.take(node)
 
     def take(self, node: cst.CSTNode) -> Span:
         pos = self._positions[node]

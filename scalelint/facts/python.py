@@ -31,6 +31,7 @@ from scalelint.facts.model import (
     Imported,
     Instance,
     Item,
+    ItemRead,
     Loop,
     Opaque,
     Param,
@@ -83,6 +84,7 @@ class _Scope:
     returned_names: set[str] = field(default_factory=set)
     item_stores: list[tuple[str, Span]] = field(default_factory=list)
     item_deletes: list[str] = field(default_factory=list)
+    item_reads: list[ItemRead] = field(default_factory=list)
 
 
 @dataclass
@@ -225,6 +227,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._store_targets: dict[int, str] = {}
         self._decorator_lines: dict[int, int] = {}
         self.sql_failures = 0
+        self._attribute_count = 0
 
     # ---- context switching on arbitrary nodes -------------------------------
 
@@ -532,6 +535,7 @@ class FactsVisitor(cst.CSTVisitor):
                 param_calls=tuple(pending.param_calls),
                 item_stores=tuple(scope.item_stores),
                 item_deletes=tuple(scope.item_deletes),
+                item_reads=tuple(scope.item_reads),
             )
         )
 
@@ -642,6 +646,18 @@ class FactsVisitor(cst.CSTVisitor):
             and isinstance(self.lookup(target.value.value), Global)
         ):
             self._store_targets[id(target)] = target.value.value
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        """`row.customer` in a loop body, where `row` is a loop's element (lazy relations)."""
+        index = self._attribute_count
+        self._attribute_count += 1
+        scope = self.scopes[-1]
+        if scope.loops and isinstance(node.value, cst.Name) and scope is not self.module:
+            item = scope.env.get(node.value.value)
+            if isinstance(item, Item):
+                span = self.positions.attribute(node, index)
+                read = ItemRead(item, node.attr.value, span, tuple(scope.loops), node.value.value)
+                scope.item_reads.append(read)
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         span = self.positions.take(node)
