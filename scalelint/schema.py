@@ -105,6 +105,7 @@ class Relation:
 
     kind: str  # one | many
     target: ClassRef | None
+    generic: bool = False  # a GenericForeignKey: only prefetch_related can load it
 
 
 @dataclass
@@ -534,7 +535,9 @@ class _Builder:
                 continue
             target = self._django_target_model(site, ref)
             many = kind in ("ManyToManyField", "GenericRelation")
-            relations.setdefault(ref, {})[site.assigned_to] = Relation("many" if many else "one", target)
+            relations.setdefault(ref, {})[site.assigned_to] = Relation(
+                "many" if many else "one", target, kind == "GenericForeignKey"
+            )
             if target is None or kind.startswith("Generic"):
                 continue
             related_name = _const_str(site.kwarg("related_name"))

@@ -172,7 +172,11 @@ def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
             if relation.kind == "one":
                 if read.attr in joined or read.attr in prefetched or every_key:
                     continue
-                fix = f"add `select_related('{read.attr}')` to the queryset (one JOIN)"
+                fix = (
+                    f"add `prefetch_related('{read.attr}')` to the queryset (a generic key cannot be joined)"
+                    if relation.generic
+                    else f"add `select_related('{read.attr}')` to the queryset (one JOIN)"
+                )
                 what = "loads its row with a query of its own for every row"
             else:
                 if read.attr in prefetched and method in PREFETCH_SERVED:
