@@ -43,12 +43,18 @@ class Related:
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """A safe fix: replace characters `start:end` of a file's text (root-relative path)."""
+    """A safe fix: replace characters `start:end` of a file's text (root-relative path),
+    or, when `line` is set, insert at that line and column (1-based). `before` / `after`
+    are the text that must surround the place, or the edit is dropped as stale."""
 
     path: str
     start: int
     end: int
     replacement: str
+    line: int = 0
+    column: int = 0
+    before: str = ""
+    after: str = ""
 
 
 @dataclass(frozen=True, slots=True)

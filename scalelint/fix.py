@@ -33,14 +33,31 @@ def _edits_by_file(findings: Iterable[Finding]) -> dict[str, list[Edit]]:
     for finding in findings:
         for edit in finding.fixes:
             by_file.setdefault(edit.path, []).append(edit)
-    plans: dict[str, list[Edit]] = {}
-    for path, edits in by_file.items():
-        chosen: list[Edit] = []
-        for edit in sorted(set(edits), key=lambda e: (e.start, e.end)):
-            if not chosen or edit.start >= chosen[-1].end:
-                chosen.append(edit)
-        plans[path] = chosen
-    return plans
+    return by_file
+
+
+def _placed(edits: list[Edit], text: str) -> list[Edit]:
+    """Edits with offsets (line/column insertions located), stale ones and overlaps dropped."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    placed: list[Edit] = []
+    for edit in set(edits):
+        if edit.line:
+            if edit.line > len(starts) - 1:
+                continue
+            offset = starts[edit.line - 1] + edit.column - 1
+            edit = Edit(edit.path, offset, offset, edit.replacement, before=edit.before, after=edit.after)
+        if text[max(0, edit.start - len(edit.before)) : edit.start] != edit.before:
+            continue
+        if text[edit.end : edit.end + len(edit.after)] != edit.after:
+            continue
+        placed.append(edit)
+    chosen: list[Edit] = []
+    for edit in sorted(placed, key=lambda e: (e.start, e.end, e.replacement)):
+        if not chosen or (edit.start >= chosen[-1].end and edit.start != chosen[-1].start):
+            chosen.append(edit)
+    return chosen
 
 
 def _still_parses(path: str, before: str, after: str, dialect: str) -> bool:
@@ -85,6 +102,7 @@ def apply_fixes(findings: Iterable[Finding], root: Path, dialect: str, write: bo
         except (OSError, UnicodeDecodeError, SyntaxError) as error:
             report.skipped.append(f"{path}: cannot be read ({error})")
             continue
+        edits = _placed(edits, before)
         after = before
         for edit in reversed(edits):
             after = after[: edit.start] + edit.replacement + after[edit.end :]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from scalelint.checks import check, finding, request_chain
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, CallSite, Const, ItemRead, Loop, Value
-from scalelint.findings import Finding, Related, Severity
+from scalelint.findings import Edit, Finding, Related, Severity
 from scalelint.project import Operation, ProjectModel
 from scalelint.query_shapes import chain_calls, model_of_value
 from scalelint.request_path_types import ChainStep, FuncRef
@@ -146,51 +146,109 @@ def _loaded(project: ProjectModel, function: FuncRef, value: Value) -> tuple[set
     return joined, prefetched, every_key
 
 
+@dataclass(frozen=True, slots=True)
+class LazyRead:
+    """A relation read per row that the queryset did not load."""
+
+    read: ItemRead
+    loop: Loop
+    what: str
+    fix: str
+    loader: str  # select_related | prefetch_related | "" (no safe fix)
+
+
+def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
+    relations = project.schema.relations
+    fn = project.functions[function]
+    reported: set[tuple[int, str]] = set()
+    for read in fn.item_reads:
+        loop = next((lp for lp in read.loops if lp.iterable == read.item.of and lp.per_item), None)
+        if loop is None or (loop.line, read.attr) in reported:
+            continue
+        model = model_of_value(project, function, read.item.of)
+        relation = relations.get(model, {}).get(read.attr) if model is not None else None
+        loaded = _loaded(project, function, read.item.of) if relation is not None else None
+        if relation is None or loaded is None:
+            continue
+        joined, prefetched, every_key = loaded
+        method = _manager_method(fn.calls, read)
+        if relation.kind == "one":
+            if read.attr in joined or read.attr in prefetched or every_key:
+                continue
+            loader = "prefetch_related" if relation.generic else "select_related"
+            why = "a generic key cannot be joined" if relation.generic else "one JOIN"
+            fix = f"add `{loader}('{read.attr}')` to the queryset ({why})"
+            what = "loads its row with a query of its own for every row"
+        elif read.attr in prefetched and method in PREFETCH_SERVED:
+            continue
+        elif read.attr in prefetched:
+            loader = ""
+            fix = "filter the prefetch itself (`Prefetch('" + read.attr + "', queryset=...)`)"
+            what = f"runs a new query on the prefetched rows (`.{method}()`) for every row"
+        else:
+            loader = "prefetch_related"
+            fix = f"add `prefetch_related('{read.attr}')` to the queryset (one more query in all)"
+            what = "queries the related rows for every row"
+        reported.add((loop.line, read.attr))
+        yield LazyRead(read, loop, what, fix, loader)
+
+
+def _loader_fix(
+    project: ProjectModel, function: FuncRef, value: Value | None, wanted: dict[str, list[str]]
+) -> tuple[Edit, ...]:
+    """Edits that add the missing `select_related` / `prefetch_related` names to a queryset
+    built in this function: into an existing call, or as new calls right after the manager."""
+    chain = chain_calls(project, function, value)
+    if not chain or any(site is None for _, _, site in chain):
+        return ()
+    path = project.path_of(function)
+    edits: list[Edit] = []
+    new_calls = ""
+    for loader, names in wanted.items():
+        quoted = ", ".join(f'"{name}"' for name in dict.fromkeys(names))
+        existing = next((site for method, _, site in chain if method == loader and site and site.args), None)
+        if existing is not None:
+            span = existing.span
+            edits.append(Edit(path, 0, 0, f", {quoted}", span.end_line, span.end_column - 1, after=")"))
+        else:
+            new_calls += f".{loader}({quoted})"
+    if new_calls:
+        method, _, first = chain[-1]
+        receiver = first.text.split(f".{method}(")[0] if first is not None else ""
+        if first is None or not receiver or "(" in receiver or "\n" in receiver:
+            return ()
+        manager = receiver.rsplit(".", 1)[-1]
+        edits.append(
+            Edit(path, 0, 0, new_calls, first.span.line, first.span.column + len(receiver), before=manager)
+        )
+    return tuple(edits)
+
+
 def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
     """`row.customer` / `row.tags.all()` on each row of a Django queryset that did not
-    load them with `select_related` / `prefetch_related`: one query per row."""
-    relations = project.schema.relations
-    if not relations:
+    load them with `select_related` / `prefetch_related`: one query per row. The fix
+    adds the loads to the queryset when it is built in the same function."""
+    if not project.schema.relations:
         return
     for function, fn in project.functions.items():
         if not fn.item_reads or project.routing.one_off(function):
             continue
-        reported: set[tuple[int, str]] = set()
-        for read in fn.item_reads:
-            loop = next((lp for lp in read.loops if lp.iterable == read.item.of and lp.per_item), None)
-            if loop is None or (loop.line, read.attr) in reported:
-                continue
-            model = model_of_value(project, function, read.item.of)
-            relation = relations.get(model, {}).get(read.attr) if model is not None else None
-            if relation is None:
-                continue
-            loaded = _loaded(project, function, read.item.of)
-            if loaded is None:
-                continue
-            joined, prefetched, every_key = loaded
-            method = _manager_method(fn.calls, read)
-            if relation.kind == "one":
-                if read.attr in joined or read.attr in prefetched or every_key:
-                    continue
-                fix = (
-                    f"add `prefetch_related('{read.attr}')` to the queryset (a generic key cannot be joined)"
-                    if relation.generic
-                    else f"add `select_related('{read.attr}')` to the queryset (one JOIN)"
-                )
-                what = "loads its row with a query of its own for every row"
-            else:
-                if read.attr in prefetched and method in PREFETCH_SERVED:
-                    continue
-                if read.attr in prefetched:
-                    fix = "filter the prefetch itself (`Prefetch('" + read.attr + "', queryset=...)`)"
-                    what = f"runs a new query on the prefetched rows (`.{method}()`) for every row"
-                else:
-                    fix = f"add `prefetch_related('{read.attr}')` to the queryset (one more query in all)"
-                    what = "queries the related rows for every row"
-            reported.add((loop.line, read.attr))
+        lazy = list(_lazy_reads(project, function))
+        by_queryset: dict[int, dict[str, list[str]]] = {}
+        for item in lazy:
+            if item.loader:
+                by_queryset.setdefault(item.loop.line, {}).setdefault(item.loader, []).append(item.read.attr)
+        fixes = {
+            line: _loader_fix(
+                project, function, next(i.loop.iterable for i in lazy if i.loop.line == line), wanted
+            )
+            for line, wanted in by_queryset.items()
+        }
+        for item in lazy:
+            read, loop = item.read, item.loop
             message = (
-                f"`{read.name}.{read.attr}` {what} in the loop over `{loop.iter_text}` (line {loop.line}): "
-                f"N rows cost N+1 queries; {fix}"
+                f"`{read.name}.{read.attr}` {item.what} in the loop over `{loop.iter_text}` "
+                f"(line {loop.line}): N rows cost N+1 queries; {item.fix}"
             )
             related = [Related(project.path_of(function), loop.line, "the loop")]
             if function in project.request_path:
@@ -202,6 +260,7 @@ def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
                 message,
                 tuple(related),
                 Severity.ERROR if function in project.request_path else None,
+                fixes=fixes.get(loop.line, ()) if item.loader else (),
             )
 
 
