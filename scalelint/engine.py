@@ -220,7 +220,9 @@ def _parsed_one() -> None:
 
 
 def _worker_start() -> None:
+    """A worker's set-up: the collector as in the parent (see `_parsed_one`)."""
     gc.disable()
+    gc.freeze()
 
 
 def load_all(
@@ -385,10 +387,14 @@ def _run(
 ) -> RunResult:
     clock = _Clock()
     root = config.root.resolve()
-    reported, missing = report_scope(paths, config)
-    if missing:
-        raise ConfigError(f"path not found: {missing[0]}")
-    analysed = sorted(set(discover(config)) | set(reported))
+    discovered = discover(config)
+    if paths and all(path.resolve() == root for path in paths):
+        reported = discovered  # the whole project, as report_scope would walk it again
+    else:
+        reported, missing = report_scope(paths, config)
+        if missing:
+            raise ConfigError(f"path not found: {missing[0]}")
+    analysed = sorted(set(discovered) | set(reported))
     listed = [(path, path.relative_to(root).as_posix()) for path in analysed]
     inputs = _Inputs(
         listed=listed,

@@ -17,7 +17,7 @@ from scalelint import engine
 from scalelint.cache import FactsCache, cache_salt, dump_facts, load_facts
 from scalelint.config import load_config
 from scalelint.engine import PARALLEL_MIN_FILES, load_file, run
-from scalelint.files import discover
+from scalelint.files import discover, report_scope
 from scalelint.report.json import render
 
 
@@ -195,3 +195,16 @@ def test_kept_result_is_not_reused_by_other_scalelint_code(tmp_path: Path, monke
     assert any("reused" in note for note in _run(tmp_path).debug)
     monkeypatch.setattr(engine, "_code_digest", lambda: "a check was edited")
     assert not any("reused" in note for note in _run(tmp_path).debug)
+
+
+def test_checking_the_root_reports_what_report_scope_finds(tmp_path: Path) -> None:
+    make_project(
+        tmp_path,
+        {"app/main.py": HANDLER, "build/gen.py": HANDLER, "vendor/lib.py": HANDLER, ".gitignore": "build/\n"},
+        'exclude = ["vendor"]\n',
+    )
+    config = load_config(tmp_path)
+    scope, _ = report_scope([tmp_path], config)
+    assert [p.relative_to(tmp_path).as_posix() for p in scope] == ["app/main.py"]
+    result = run([tmp_path / "."], config, cwd=tmp_path)  # the root, walked once
+    assert result.files_checked == 1 and {f.path for f in result.findings} == {"app/main.py"}
