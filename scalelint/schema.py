@@ -52,6 +52,8 @@ BATCH_TABLE_ARGUMENT = {
 }
 # Django fields that load related rows when read.
 RELATION_FIELDS = {"ForeignKey", "OneToOneField", "ManyToManyField", "GenericForeignKey", "GenericRelation"}
+# SQLAlchemy `relationship(lazy=...)` values that load (or refuse to load) with the rows.
+EAGER_LOADING = {"selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "noload"}
 # Index methods whose leading column serves equality, ranges, IN and ORDER BY.
 ORDERED_METHODS = {"btree", ""}
 TRIGRAM_OPCLASSES = {"gin_trgm_ops", "gist_trgm_ops"}
@@ -106,6 +108,8 @@ class Relation:
     kind: str  # one | many
     target: ClassRef | None
     generic: bool = False  # a GenericForeignKey: only prefetch_related can load it
+    eager: bool = False  # SQLAlchemy `lazy="selectin"` and friends: loaded with its rows
+    orm: str = "django"
 
 
 @dataclass
@@ -371,11 +375,21 @@ class _Builder:
 
     def _sqlalchemy_model(self, ref: ClassRef, cls: ClassFacts, name: str, path: str) -> None:
         self.schema.models[ref] = name.lower()
+        sites = list(self._class_calls(ref))
         self.schema.fields[ref] = {
             site.assigned_to: column.name
-            for site in self._class_calls(ref)
-            if site.assigned_to and (column := _sqlalchemy_column(site)) is not None
+            for site in sites
+            if site.assigned_to
+            and _callee_name(site.callee) in ("Column", "mapped_column")
+            and (column := _sqlalchemy_column(site)) is not None
         }
+        for site in sites:
+            if site.assigned_to and self._qualname(site.callee, ref.module).endswith(".relationship"):
+                lazy = _const_str(site.kwarg("lazy")) or "select"
+                one = site.kwarg("uselist") == Const(False)
+                self.schema.relations.setdefault(ref, {})[site.assigned_to] = Relation(
+                    "one" if one else "many", None, eager=lazy in EAGER_LOADING, orm="sqlalchemy"
+                )
         table = self.schema.tables.setdefault(
             name.lower(), Table(name.lower(), Where(path, cls.span.line), "sqlalchemy")
         )

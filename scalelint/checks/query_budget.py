@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import check, finding, request_chain
+from scalelint.checks import check, finding, request_chain, value_text
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, CallSite, Const, ItemRead, Loop, Value
+from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Value
 from scalelint.findings import Edit, Finding, Related, Severity
 from scalelint.project import Operation, ProjectModel
 from scalelint.query_shapes import chain_calls, model_of_value
@@ -165,8 +165,21 @@ def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
         loop = next((lp for lp in read.loops if lp.iterable == read.item.of and lp.per_item), None)
         if loop is None or (loop.line, read.attr) in reported:
             continue
-        model = model_of_value(project, function, read.item.of)
+        statement = _statement_of(project, function, read.item.of)
+        model = model_of_value(project, function, statement)
         relation = relations.get(model, {}).get(read.attr) if model is not None else None
+        if relation is not None and relation.orm == "sqlalchemy":
+            options = _sqlalchemy_loads(project, function, statement)
+            if relation.eager or options is None or read.attr in options:
+                continue
+            loader = "joinedload" if relation.kind == "one" else "selectinload"
+            what = "loads lazily, with a query of its own for every row"
+            fix = (
+                f"load it with the rows: `.options({loader}({model.qualname if model else ''}.{read.attr}))`"
+            )
+            reported.add((loop.line, read.attr))
+            yield LazyRead(read, loop, what, fix, "")
+            continue
         loaded = _loaded(project, function, read.item.of) if relation is not None else None
         if relation is None or loaded is None:
             continue
@@ -191,6 +204,56 @@ def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
             what = "queries the related rows for every row"
         reported.add((loop.line, read.attr))
         yield LazyRead(read, loop, what, fix, loader)
+
+
+# Loader options that load a relationship with its rows (or make a lazy load raise).
+SQLALCHEMY_LOADERS = {
+    "joinedload",
+    "selectinload",
+    "subqueryload",
+    "immediateload",
+    "raiseload",
+    "contains_eager",
+}
+
+
+def _statement_of(project: ProjectModel, function: FuncRef, value: Value | None) -> Value | None:
+    """The statement a SQLAlchemy result was read from (`session.scalars(stmt).all()`),
+    or the value itself (`session.query(User)...`, a Django queryset)."""
+    for method, _, site in chain_calls(project, function, value):
+        if method in ("scalars", "execute", "exec") and site is not None and site.args:
+            return site.args[0]
+    return value
+
+
+def _sqlalchemy_loads(project: ProjectModel, function: FuncRef, statement: Value | None) -> set[str] | None:
+    """Relationships a statement's `.options(...)` load; None when an option is unreadable."""
+    loads: set[str] = set()
+    for method, _, site in chain_calls(project, function, statement):
+        if method != "options":
+            continue
+        if site is None:
+            return None
+        for arg in site.args:
+            root = arg
+            while isinstance(root, CallResult) and isinstance(root.callee, Attr):  # .selectinload(...) chains
+                root = root.callee.base if isinstance(root.callee.base, CallResult) else None
+            if not isinstance(root, CallResult):
+                return None
+            name = root.callee.dotted if isinstance(root.callee, Imported) else value_text(root.callee)
+            if name.rsplit(".", 1)[-1] not in SQLALCHEMY_LOADERS:
+                continue
+            target = root.first_value
+            attr = (
+                target.attr
+                if isinstance(target, Attr)
+                else target.dotted.rsplit(".", 1)[-1]
+                if isinstance(target, Imported)
+                else root.first_text
+            )
+            if attr:
+                loads.add(attr)
+    return loads
 
 
 def _loader_fix(
