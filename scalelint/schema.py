@@ -299,6 +299,31 @@ class _Builder:
                 if operation:
                     for change in _alembic(operation, call, sites):
                         self.apply(change, Where(path, change.line or site.span.line), "alembic")
+                self._django_migration(path, site, sites, ref)
+
+    def _django_migration(self, path: str, site: CallSite, sites: tuple[CallSite, ...], ref: FuncRef) -> None:
+        """`migrations.CreateModel` / `AddIndex` operations: which models an app's earlier
+        migrations created, so an index added to one of them later is a blocking build."""
+        name = self._external(site.callee, ref).rsplit(".", 1)[-1]
+        if name not in ("CreateModel", "AddIndex") or "/migrations/" not in f"/{path}":
+            return
+        app = f"/{path}".rsplit("/migrations/", 1)[0].rsplit("/", 1)[-1]
+        model = _const_str(site.kwarg("name" if name == "CreateModel" else "model_name")).lower()
+        if not model:
+            return
+        if name == "CreateModel":
+            self._created_in.setdefault(f"{app}_{model}", path)
+            return
+        inner = [s for s in sites if s is not site and _inside(s.span, site.span)]
+        index = next((s for s in inner if _callee_name(s.callee).endswith("Index")), None)
+        fields = tuple(f.lstrip("-") for f in _strings(index.kwarg("fields"))) if index is not None else ()
+        created = self._created_in.get(f"{app}_{model}")
+        definition = IndexDef(
+            f"{app}_{model}", fields or ("?",), _const_str(index.kwarg("name")) if index is not None else ""
+        )
+        self.schema.index_statements.append(
+            (Index(definition, Where(path, site.span.line)), created is not None and created != path)
+        )
 
     def _alembic_call(self, site: CallSite, function: FuncRef) -> tuple[str, CallSite]:
         """`op.create_index(...)`, or `batch_op.create_index(...)` inside `with
