@@ -20,6 +20,9 @@ A file has up to four tables:
     [request-scoped]        # objects that live for one request: storing a client there
     names = ["flask.g"]     # does not make it a singleton
 
+    [evaluators]            # callables that run a lazy query they are given: it is
+    names = ["builtins.list"]   # iterated there (`list(qs)`, `len(qs)`)
+
     [row-bounds]            # methods in a query's chain (or consuming its result) that
     names = ["limit"]       # cap the rows it returns
 
@@ -81,7 +84,16 @@ SPEC_KEYS = {
     "ttl-default",
     "timeout",
 }
-FILE_KEYS = {"library", "calls", "methods", "attributes", "sql-methods", "request-scoped", "row-bounds"}
+FILE_KEYS = {
+    "library",
+    "calls",
+    "methods",
+    "attributes",
+    "sql-methods",
+    "request-scoped",
+    "row-bounds",
+    "evaluators",
+}
 # The type each spec key must have (checked on load, so a typo is one clear line).
 SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "op": str,
@@ -157,6 +169,7 @@ class Knowledge:
     sql_methods: set[str] = field(default_factory=set)
     request_scoped: set[str] = field(default_factory=set)
     row_bounds: set[str] = field(default_factory=set)
+    evaluators: set[str] = field(default_factory=set)
     digest: str = ""
 
     def method(self, kind: str, name: str) -> ApiSpec | None:
@@ -190,6 +203,7 @@ class Knowledge:
         self.sql_methods.update(_names(data, "sql-methods", path))
         self.request_scoped.update(_names(data, "request-scoped", path))
         self.row_bounds.update(_names(data, "row-bounds", path))
+        self.evaluators.update(_names(data, "evaluators", path))
 
 
 def _names(data: dict[str, Any], key: str, path: Path) -> list[str]:

@@ -406,6 +406,9 @@ class ProjectModel:
                 kind = self._kind_of(site.args[spec.sql_arg], function.module)
                 op = STATEMENT_KINDS.get(kind or "", op)
             return Operation(op, site, function, spec, site.sql, api=api)
+        evaluated = self._evaluated(site, ref, function)
+        if evaluated is not None:
+            return evaluated
         if (
             ref is None
             and site.sql
@@ -414,6 +417,26 @@ class ProjectModel:
         ):
             return Operation(_refine("db.execute", site.sql), site, function, None, site.sql, heuristic=True)
         return None
+
+    def _evaluated(self, site: CallSite, ref: Ref | None, function: FuncRef) -> Operation | None:
+        """`list(qs)`, `len(qs)`, `Serializer(qs, many=True)`: a lazy query run by the
+        callable it is handed to, as if iterated there."""
+        if not site.args:
+            return None
+        if isinstance(ref, ExtName):
+            if ref.qualname not in self.knowledge.evaluators:
+                return None
+        elif isinstance(ref, ClassRef):
+            spec = self.class_spec(ref, frozenset({"called-class"}))
+            if spec is None or spec.framework != "drf" or site.kwarg("many") != Const(True):
+                return None
+        else:
+            return None
+        kind = self._kind_of(site.args[0], function.module)
+        spec = self.knowledge.method(kind, "__iter__") if kind else None
+        if kind is None or spec is None or not spec.op:
+            return None
+        return Operation(spec.op, site, function, spec, (), api=f"{kind}.__iter__")
 
     def _kind_of(self, value: Value | None, module: str) -> str | None:
         ref = self.resolve(value, module)

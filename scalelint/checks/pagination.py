@@ -51,7 +51,10 @@ def _query(project: ProjectModel, op: Operation) -> Query | None:
     if api in ("sqlalchemy.query.all", "sqlalchemy.query.__iter__"):
         return Query("sqlalchemy", method_chain(receiver))
     if api.startswith("django.") and api.endswith(".__iter__"):
-        return Query("django", method_chain(receiver))
+        # `for x in qs` iterates its receiver; `list(qs)` / `Serializer(qs, many=True)` its argument.
+        iterating = isinstance(site.callee, Attr) and site.callee.attr == "__iter__"
+        iterated = receiver if iterating else (site.args[0] if site.args else None)
+        return Query("django", method_chain(iterated))
     if api == "supabase.query.execute":
         return Query("supabase", method_chain(receiver))
     return None
