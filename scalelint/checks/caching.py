@@ -642,6 +642,8 @@ HOT_NAME = re.compile(
     r"|^(?:flags?|(?:billing_|subscription_|pricing_)?plans?|pricing)$"
     r"|_(?:lookups?|types?)$"
 )
+# The database's own catalogs (`pg_type`, `pg_settings`): not the application's data.
+SYSTEM_TABLE = re.compile(r"^(pg_|sqlite_)|^(information_schema|pg_catalog|sys|mysql)\.", re.I)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Decorators that keep a function's result (or a view's response): what they wrap runs
 # once per key and TTL, not per request. Matched by their last name, so Flask-Caching's
@@ -706,7 +708,7 @@ def _hot_tables(project: ProjectModel, op: Operation, configured: set[str]) -> l
                 return []
             for table in statement.tables:
                 name = table.rsplit(".", 1)[-1]
-                why = _hot_reason([name], configured)
+                why = None if SYSTEM_TABLE.search(table) else _hot_reason([name], configured)
                 if why is None:
                     return []
                 found.append(HotTable(name, frozenset({_norm(name)}), why))
@@ -788,8 +790,8 @@ def uncached_hot_read(project: ProjectModel, config: Config) -> Iterator[Finding
             tables = ", ".join(dict.fromkeys(f"`{t.table}`" for t in hot))
             why = "; ".join(dict.fromkeys(t.why for t in hot))
             message = (
-                f"`{op.site.text}` reads {tables} ({why}) from the database on every request "
-                f"({handler.label}{reached_from(project, function)}), though its rows change rarely: 600 "
+                f"`{op.site.text}` reads {tables} ({why}) from the database on every request to "
+                f"{handler.label}{reached_from(project, function)}, though its rows change rarely: 600 "
                 "concurrent users make 600 identical queries, each holding a pooled connection; cache it "
                 "with a short TTL (cache-aside: Redis `get`, then `setex(key, 60, ...)` on a miss; Django "
                 "`cache.get_or_set(key, load, 60)`; `cachetools.TTLCache(maxsize=..., ttl=60)`) and delete "
