@@ -23,6 +23,8 @@ from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel
 from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPathSettings
 
 TEST_FILE = re.compile(r"(^|/)(tests?/|test_[^/]*\.py$|[^/]*_test\.py$|conftest\.py$)")
+# Demonstrations and measurements shipped beside the code: never production traffic.
+NOT_PRODUCTION = re.compile(r"(^|/)(examples?|benchmarks?|docs?)/")
 MIGRATION_FILE = re.compile(r"(^|/)(migrations|alembic/versions)/")
 LAMBDA_PARAMS = ("event", "context")
 
@@ -84,7 +86,7 @@ class RequestPath:
         found: dict[FuncRef, str] = {}
         for ref in project.functions:
             path = project.path_of(ref)
-            if TEST_FILE.search(path):
+            if TEST_FILE.search(path) or NOT_PRODUCTION.search(path) or ref.qualname.startswith("test_"):
                 found[ref] = "test code"
             elif MIGRATION_FILE.search(path):
                 found[ref] = "a migration"
