@@ -23,6 +23,7 @@ from scalelint.facts.model import (
     ClassFacts,
     ColumnDef,
     Const,
+    DictLiteral,
     Global,
     Imported,
     IndexDef,
@@ -440,9 +441,8 @@ class _Builder:
                 unique = site.kwarg("unique") == Const(True)
                 method = _const_str(site.kwarg("postgresql_using")) or "btree"
                 if parts:
-                    table.add_index(
-                        IndexDef(table.name, parts, _const_str(site.args[0]), unique, method), where
-                    )
+                    name = _const_str(site.args[0])
+                    table.add_index(IndexDef(table.name, parts, name, unique, method, _ops(site)), where)
             elif last in ("UniqueConstraint", "PrimaryKeyConstraint"):
                 parts = tuple(p for p in (_part(v) for v in site.args) if p)
                 if parts:
@@ -688,6 +688,12 @@ def _expression(value: Value | None, site: CallSite, sites: tuple[CallSite, ...]
     return _part(value), ""
 
 
+def _ops(site: CallSite) -> tuple[str, ...]:
+    """Operator classes of a SQLAlchemy / Alembic index (`postgresql_ops={"name": "gin_trgm_ops"}`)."""
+    ops = site.kwarg("postgresql_ops")
+    return tuple(sorted(ops.strings)) if isinstance(ops, DictLiteral) else ()
+
+
 def _sqlalchemy_column(site: CallSite) -> ColumnDef | None:
     name = _const_str(site.args[0]) if site.args else ""
     name = name or site.assigned_to or ""
@@ -772,6 +778,7 @@ def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Ite
                 _const_str(arg(0, "index_name")),
                 site.kwarg("unique") == Const(True),
                 method,
+                _ops(site),
                 concurrently=concurrently,
                 partial=site.has_kwarg("postgresql_where"),
             )

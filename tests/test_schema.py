@@ -266,7 +266,15 @@ def test_sqlalchemy_declarative_core_tables_and_alembic(tmp_path: Path) -> None:
                     email: Mapped[str] = mapped_column(String, unique=True)
                     org_id = Column(Integer, ForeignKey("orgs.id"))
                     handle = Column("user_handle", String)
-                    __table_args__ = (Index("users_handle", "user_handle"),)
+                    __table_args__ = (
+                        Index("users_handle", "user_handle"),
+                        Index(
+                            "users_handle_trgm",
+                            "user_handle",
+                            postgresql_using="gin",
+                            postgresql_ops={"user_handle": "gin_trgm_ops"},
+                        ),
+                    )
 
                 events = Table(
                     "events",
@@ -309,6 +317,7 @@ def test_sqlalchemy_declarative_core_tables_and_alembic(tmp_path: Path) -> None:
     users, events, orgs = schema.tables["users"], schema.tables["events"], schema.tables["orgs"]
     assert list(users.columns) == ["created_at", "id", "email", "org_id", "user_handle"]
     assert indexes(users) == {("created_at",), ("id",), ("email",), ("user_handle",)}
+    assert users.serves("user_handle", "contains")  # the gin trigram twin of users_handle
     assert [(fk.columns, fk.references) for fk in users.foreign_keys] == [(("org_id",), "orgs")]
     assert indexes(events) == {("id",), ("kind",)}
     assert indexes(orgs) == {("id",), ("slug",), ("lower(slug)",), ("owner_id",)}

@@ -827,7 +827,10 @@ class FactsVisitor(cst.CSTVisitor):
         kwargs: list[tuple[str, Value | None]] = []
         for arg in node.args:
             if arg.keyword is not None:
-                kwargs.append((arg.keyword.value, self.value_of(arg.value)))
+                value = arg.value
+                # A dict display passed by keyword (`postgresql_ops={"name": "gin_trgm_ops"}`).
+                literal = _dict_literal(value, 0) if isinstance(value, cst.Dict) else None
+                kwargs.append((arg.keyword.value, literal or self.value_of(value)))
             elif arg.star == "**":
                 kwargs.append(("**", None))
             elif not arg.star:
