@@ -259,11 +259,58 @@ def _invalidated(project: ProjectModel, around: set[FuncRef], family: str) -> bo
     return False
 
 
+MODEL_SIGNALS = {"pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"}
+SIGNALS_MODULE = "django.db.models.signals."
+ON_COMMIT = "transaction.on_commit"
+
+
+def _signal_receivers(project: ProjectModel) -> set[FuncRef]:
+    """Functions Django runs when a model is saved or deleted: `@receiver(post_save, ...)`
+    or `post_save.connect(handler, ...)`. Their invalidations count for every ORM write."""
+    found: set[FuncRef] = set()
+    for ref, fn in project.functions.items():
+        for decorator in fn.decorators:
+            call = decorator.call
+            target = project.resolve(decorator.callee, ref.module)
+            if call is None or not isinstance(target, ExtName) or not target.qualname.endswith(".receiver"):
+                continue
+            signal = project.resolve(call.args[0], ref.module) if call.args else None
+            if isinstance(signal, ExtName) and signal.qualname.removeprefix(SIGNALS_MODULE) in MODEL_SIGNALS:
+                found.add(ref)
+        for site in fn.calls:
+            target = project.resolve(site.callee, ref.module)
+            if not isinstance(target, ExtName) or not target.qualname.startswith(SIGNALS_MODULE):
+                continue
+            if target.qualname.endswith(".connect") and site.args:
+                handler = project.resolve(site.args[0], ref.module)
+                if isinstance(handler, FuncRef):
+                    found.add(handler)
+    return found
+
+
+def _on_commit(project: ProjectModel, functions: set[FuncRef]) -> set[FuncRef]:
+    """What `transaction.on_commit(callback)` in these functions runs after the commit."""
+    found: set[FuncRef] = set()
+    for function in functions:
+        for site in project.functions[function].calls:
+            target = project.resolve(site.callee, function.module)
+            if (
+                isinstance(target, ExtName)
+                and target.qualname.endswith("transaction.on_commit")
+                and site.args
+            ):
+                callback = project.resolve(site.args[0], function.module)
+                if isinstance(callback, FuncRef):
+                    found.update(project.reachable_from(callback))
+    return found
+
+
 @check("SL201")
 def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterator[Finding]:
     reads = cached_reads(project)
     if not reads:
         return
+    receivers: set[FuncRef] | None = None
     for op in project.all_operations():
         if not _writes(op) or project.routing.one_off(op.function):
             continue
@@ -272,7 +319,13 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
         for read in reads:
             if not written & read.data:
                 continue
-            around = around if around is not None else _around(project, op.function)
+            if around is None:
+                around = _around(project, op.function)
+                around |= _on_commit(project, around)
+                if op.api.startswith("django."):
+                    if receivers is None:
+                        receivers = _signal_receivers(project)
+                    around |= {f for r in receivers for f in project.reachable_from(r)}
             if _invalidated(project, around, read.family):
                 continue
             store = read.store
