@@ -16,7 +16,7 @@ from scalelint.checks import check, finding, request_chain, value_text
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Value
 from scalelint.findings import Edit, Finding, Related, Severity
-from scalelint.project import Operation, ProjectModel
+from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel
 from scalelint.query_shapes import chain_calls, model_of_value
 from scalelint.request_path_types import ChainStep, FuncRef
 
@@ -110,6 +110,7 @@ def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
             Severity.ERROR,
         )
     yield from lazy_relations(project)
+    yield from nested_serializers(project)
 
 
 # Methods of a related manager that a prefetch serves from memory.
@@ -325,6 +326,105 @@ def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
                 Severity.ERROR if function in project.request_path else None,
                 fixes=fixes.get(loop.line, ()) if item.loader else (),
             )
+
+
+# ---- DRF: nested serializers over a queryset that did not load the relation ------------
+
+
+@dataclass(frozen=True, slots=True)
+class SerializedList:
+    """A queryset serialized with `many=True`: by a call, or by a DRF list view."""
+
+    serializer: ClassRef
+    queryset: Value
+    function: FuncRef  # where the queryset is written
+    where: str  # how it is serialized, for the message
+    line: int
+
+
+def _serializer_spec(project: ProjectModel, cls: ClassRef) -> bool:
+    spec = project.class_spec(cls, frozenset({"called-class"}))
+    return spec is not None and spec.framework == "drf"
+
+
+def _serialized_lists(project: ProjectModel) -> Iterator[SerializedList]:
+    for op in project.all_operations():
+        site = op.site
+        if site.kwarg("many") != Const(True) or not site.args or site.args[0] is None:
+            continue
+        cls = project.resolve(site.callee, op.function.module)
+        if isinstance(cls, ClassRef) and _serializer_spec(project, cls):
+            yield SerializedList(cls, site.args[0], op.function, f"`{site.text}`", site.span.line)
+    for view, facts in project.classes.items():
+        spec = project.class_spec(view, frozenset({"view-class"}))
+        if spec is None or spec.framework != "drf" or "list" not in spec.handler_methods:
+            continue
+        attributes = dict(facts.attributes)
+        queryset, serializer = attributes.get("queryset"), attributes.get("serializer_class")
+        cls = project.resolve(serializer, view.module) if serializer is not None else None
+        if queryset is not None and isinstance(cls, ClassRef) and _serializer_spec(project, cls):
+            body = FuncRef(view.module, MODULE_BODY)
+            yield SerializedList(
+                cls, queryset, body, f"the list action of `{view.qualname}`", facts.span.line
+            )
+
+
+def _nested_fields(project: ProjectModel, serializer: ClassRef) -> Iterator[tuple[str, CallSite]]:
+    """(relation name, field call) of each nested serializer field: `customer =
+    CustomerSerializer()`, `tags = TagSerializer(many=True, source="labels")`."""
+    for site in project.classes[serializer].calls:
+        if site.assigned_to is None:
+            continue
+        nested = project.resolve(site.callee, serializer.module)
+        if isinstance(nested, ClassRef) and _serializer_spec(project, nested):
+            source = site.kwarg("source")
+            name = (
+                source.value
+                if isinstance(source, Const) and isinstance(source.value, str)
+                else site.assigned_to
+            )
+            if "." not in name and name != "*":
+                yield name, site
+
+
+def _serializer_model(project: ProjectModel, serializer: ClassRef) -> ClassRef | None:
+    meta = project.classes.get(ClassRef(serializer.module, f"{serializer.qualname}.Meta"))
+    model = dict(meta.attributes).get("model") if meta is not None else None
+    found = project.resolve(model, serializer.module) if model is not None else None
+    return found if isinstance(found, ClassRef) else None
+
+
+def nested_serializers(project: ProjectModel) -> Iterator[Finding]:
+    """A nested serializer field of a list serialized with `many=True`, on a relation its
+    queryset did not `select_related` / `prefetch_related`: one query per row."""
+    relations = project.schema.relations
+    reported: set[tuple[ClassRef, str]] = set()
+    for listed in _serialized_lists(project):
+        model = _serializer_model(project, listed.serializer)
+        loaded = _loaded(project, listed.function, listed.queryset) if model in relations else None
+        if model is None or loaded is None:
+            continue
+        joined, prefetched, every_key = loaded
+        path = project.path_of(listed.serializer)
+        for name, field in _nested_fields(project, listed.serializer):
+            relation = relations[model].get(name)
+            if relation is None or (listed.serializer, name) in reported:
+                continue
+            if name in prefetched or (relation.kind == "one" and (name in joined or every_key)):
+                continue
+            reported.add((listed.serializer, name))
+            loader = (
+                "select_related" if relation.kind == "one" and not relation.generic else "prefetch_related"
+            )
+            message = (
+                f"nested field `{name}` of `{listed.serializer.qualname}` loads `{name}` with a query of its "
+                f"own for every row that {listed.where} serializes ({project.path_of(listed.function)}:"
+                f"{listed.line}): N rows cost N+1 queries; add `{loader}('{name}')` to that queryset"
+            )
+            related = (
+                Related(project.path_of(listed.function), listed.line, "the rows are serialized here"),
+            )
+            yield finding("SL601", path, field.span, message, related)
 
 
 def _manager_method(calls: tuple[CallSite, ...], read: ItemRead) -> str:
