@@ -140,3 +140,24 @@ def test_syntax_error_becomes_a_parse_error_fact() -> None:
     result = python_facts("bad.py", "def f(:\n    pass\n")
     assert result.parse_error is not None
     assert result.functions == ()
+
+
+def test_attribute_reads_of_loop_rows_get_positions_without_the_metadata_fallback(monkeypatch) -> None:
+    code = textwrap.dedent(
+        """
+        import os.path
+        from django.db import models
+
+        def view(request):
+            for order in Order.objects.all():
+                print(os.path.join("a", order.customer.name))
+        """
+    )
+
+    def no_fallback(self, module):
+        raise AssertionError("positions fell back to libcst metadata")
+
+    monkeypatch.setattr("scalelint.facts.python.MetadataPositions.__init__", no_fallback)
+    (read,) = next(f for f in python_facts("m.py", code).functions if f.qualname == "view").item_reads
+    assert (read.name, read.attr) == ("order", "customer")
+    assert (read.span.line, read.span.column, read.span.end_column) == (7, 33, 47)

@@ -426,7 +426,11 @@ class FactsVisitor(cst.CSTVisitor):
 
     # ---- imports -----------------------------------------------------------
 
-    def visit_Import(self, node: cst.Import) -> None:
+    def visit_Import(self, node: cst.Import) -> bool:
+        self._import_names(node)
+        return False  # no children to visit: dotted names here are not attribute reads (nor in `ast`)
+
+    def _import_names(self, node: cst.Import) -> None:
         for alias in node.names:
             dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
             if alias.asname and isinstance(alias.asname.name, cst.Name):
@@ -435,7 +439,11 @@ class FactsVisitor(cst.CSTVisitor):
                 head = dotted.split(".")[0]
                 self.imports[head] = head
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        self._import_from_names(node)
+        return False
+
+    def _import_from_names(self, node: cst.ImportFrom) -> None:
         module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
         base = "." * len(node.relative) + (module or "")
         if isinstance(node.names, cst.ImportStar):
