@@ -188,14 +188,59 @@ def key_family(value: Value | None) -> str | None:
     return None
 
 
-def data_touched(op: Operation) -> set[str]:
-    """The tables, models and RPCs an operation reads or writes, normalised."""
+def data_touched(op: Operation, project: ProjectModel | None = None) -> set[str]:
+    """The tables, models and RPCs an operation reads or writes, normalised (a session's
+    `commit()` writes the models the function `add`ed to that session)."""
     names = {_norm(table) for statement in op.sql for table in statement.tables}
     chain = method_chain(op.site.callee)
     names |= {
         _norm(link.first_text) for link in chain if link.name in ("table", "from_", "rpc") and link.first_text
     }
+    if op.api.startswith("sqlalchemy."):
+        names |= _sqlalchemy_models(op.site, op.api)
+        if project is not None and op.api.rsplit(".", 1)[-1] in ("commit", "flush"):
+            session = op.site.callee.base if isinstance(op.site.callee, Attr) else None
+            for site in project.functions[op.function].calls:
+                callee = site.callee
+                if (
+                    isinstance(callee, Attr)
+                    and callee.base == session
+                    and callee.attr in SQLALCHEMY_OBJECT_WRITES
+                ):
+                    names |= _sqlalchemy_models(site, callee.attr)
     return names | _models_named(chain)
+
+
+SQLALCHEMY_STATEMENTS = {"select", "update", "delete", "insert", "query"}
+SQLALCHEMY_OBJECT_WRITES = {"add", "add_all", "merge", "delete"}
+
+
+def _sqlalchemy_models(site: CallSite, api: str) -> set[str]:
+    """`Product` in `session.execute(update(Product)...)`, `session.query(Product)`,
+    `session.add(Product(...))`."""
+    found: set[str] = set()
+    values: list[Value | None] = [site.callee, *site.args[:1]]
+    while values:
+        value = values.pop()
+        while isinstance(value, CallResult):
+            callee = value.callee
+            name = callee.attr if isinstance(callee, Attr) else _simple_name(callee)
+            if name in SQLALCHEMY_STATEMENTS and value.first_value is not None:
+                found.add(_norm(_simple_name(value.first_value)))
+            elif name[:1].isupper() and api.rsplit(".", 1)[-1] in SQLALCHEMY_OBJECT_WRITES:
+                found.add(_norm(name))  # a model instance built in the call: `Product(...)`
+            value = callee.base if isinstance(callee, Attr) else None
+    return {name for name in found if name}
+
+
+def _simple_name(value: Value) -> str:
+    if isinstance(value, Global):
+        return value.name
+    if isinstance(value, Imported):
+        return value.dotted.rsplit(".", 1)[-1]
+    if isinstance(value, Attr):
+        return value.attr
+    return ""
 
 
 def _models_named(chain: list[Link]) -> set[str]:
@@ -314,7 +359,7 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
     for op in project.all_operations():
         if not _writes(op) or project.routing.one_off(op.function):
             continue
-        written = data_touched(op)
+        written = data_touched(op, project)
         around: set[FuncRef] | None = None
         for read in reads:
             if not written & read.data:

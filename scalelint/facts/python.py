@@ -351,6 +351,10 @@ class FactsVisitor(cst.CSTVisitor):
             base = self.value_of(node.value)
             if base is None:
                 return None
+            if isinstance(base, Imported) and base.dotted.endswith(".Annotated"):
+                # `Annotated[Session, Depends(get_db)]` is a Session.
+                annotated = node.slice[0].slice
+                return self.value_of(annotated.value) if isinstance(annotated, cst.Index) else None
             index = node.slice[0].slice if len(node.slice) == 1 else None
             if isinstance(index, cst.Slice):
                 # A bound phase 1 cannot describe (`offset + 20`) is still a bound.
