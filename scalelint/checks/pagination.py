@@ -194,19 +194,10 @@ def _default_ordering(project: ProjectModel, op: Operation) -> bool | None:
     model = model_of(project, op)
     if model is None:
         return None
-    pending, seen = [model], set()
-    while pending:
-        current = pending.pop(0)
-        if current in seen or current not in project.classes:
-            continue
-        seen.add(current)
+    for current in _class_and_bases(project, model):
         meta = project.classes.get(ClassRef(current.module, f"{current.qualname}.Meta"))
         if meta is not None and any(name == "ordering" for name, _ in meta.attributes):
             return True
-        for base in project.classes[current].bases:
-            ref = project.resolve(base, current.module)
-            if isinstance(ref, ClassRef):
-                pending.append(ref)
     return False
 
 
@@ -312,21 +303,27 @@ def _global_drf_pagination(project: ProjectModel) -> bool:
     )
 
 
-def _inherited_attribute(project: ProjectModel, cls: ClassRef, name: str) -> Value | None:
-    """A class attribute's value, from the class or its project bases (nearest first)."""
+def _class_and_bases(project: ProjectModel, cls: ClassRef) -> Iterator[ClassRef]:
+    """A project class, then its project bases, nearest first."""
     pending, seen = [cls], set()
     while pending:
         current = pending.pop(0)
         if current in seen or current not in project.classes:
             continue
         seen.add(current)
-        attributes = dict(project.classes[current].attributes)
-        if name in attributes:
-            return attributes[name]
+        yield current
         for base in project.classes[current].bases:
             ref = project.resolve(base, current.module)
             if isinstance(ref, ClassRef):
                 pending.append(ref)
+
+
+def _inherited_attribute(project: ProjectModel, cls: ClassRef, name: str) -> Value | None:
+    """A class attribute's value, from the class or its project bases (nearest first)."""
+    for current in _class_and_bases(project, cls):
+        attributes = dict(project.classes[current].attributes)
+        if name in attributes:
+            return attributes[name]
     return None
 
 
