@@ -121,7 +121,7 @@ def check(
         if diff or fix:
             from scalelint.fix import apply_fixes
 
-            fixed = apply_fixes(result.findings, result.root, config.dialect, write=fix and not diff)
+            fixed = apply_fixes(result.findings, result.root, config.dialect, fix and not diff, result.cwd)
             for reason in fixed.skipped:
                 click.echo(f"scalelint: warning: {reason}", err=True)
             if diff:

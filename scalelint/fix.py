@@ -87,8 +87,11 @@ def _write(target: Path, data: bytes) -> None:
         raise
 
 
-def apply_fixes(findings: Iterable[Finding], root: Path, dialect: str, write: bool) -> FixReport:
-    """Apply (or, with `write=False`, only show) the fixes of `findings`."""
+def apply_fixes(
+    findings: Iterable[Finding], root: Path, dialect: str, write: bool, cwd: Path | None = None
+) -> FixReport:
+    """Apply (or, with `write=False`, only show) the fixes of `findings`; the diff names
+    files relative to `cwd` (default: the project root), as the report does."""
     from scalelint.engine import decode_source
 
     report = FixReport()
@@ -111,9 +114,10 @@ def apply_fixes(findings: Iterable[Finding], root: Path, dialect: str, write: bo
         if not _still_parses(path, before, after, dialect):
             report.skipped.append(f"{path}: the fixed text would not parse; left unchanged")
             continue
+        shown = Path(os.path.relpath(target, cwd)).as_posix() if cwd is not None else path
         diffs.extend(
             difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+                before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{shown}", f"b/{shown}"
             )
         )
         report.edits += len(edits)
