@@ -82,10 +82,17 @@ def _report(
     project: ProjectModel, rule: str, row: PerRow, what: str, fix: str, request_severity: Severity | None
 ) -> Finding:
     loop = row.loop
-    message = (
-        f"`{row.site.text}` {what} on every iteration of the {loop.kind} loop over `{loop.iter_text}` "
-        f"(line {loop.line}){_through(project, row)}: {fix}"
-    )
+    if loop.kind == "concurrent fan-out":
+        message = (
+            f"`{row.site.text}` {what} for every item of `{loop.iter_text}`, all at once (line "
+            f"{loop.line}){_through(project, row)}: a concurrent fan-out is still N round trips, and "
+            f"it holds N pool connections together; {fix}"
+        )
+    else:
+        message = (
+            f"`{row.site.text}` {what} on every iteration of the {loop.kind} loop over `{loop.iter_text}` "
+            f"(line {loop.line}){_through(project, row)}: {fix}"
+        )
     on_request_path = row.function in project.request_path
     return finding(
         rule,

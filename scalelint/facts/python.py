@@ -228,6 +228,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._decorator_lines: dict[int, int] = {}
         self.sql_failures = 0
         self._attribute_count = 0
+        self._fan_out: set[int] = set()
 
     # ---- context switching on arbitrary nodes -------------------------------
 
@@ -777,7 +778,9 @@ class FactsVisitor(cst.CSTVisitor):
     def _visit_comprehension(self, node: cst.BaseComp) -> None:
         span = self.positions.take(node)
         for_in = node.for_in
-        loop = self._loop("comprehension", span, for_in.iter)
+        loop = self._loop(
+            "concurrent fan-out" if id(node) in self._fan_out else "comprehension", span, for_in.iter
+        )
         # The outer iterable is evaluated once, outside the comprehension's own loop.
         self._note_iteration(self.value_of(for_in.iter), for_in.iter, span)
         self.scopes[-1].loops.append(loop)
@@ -833,6 +836,8 @@ class FactsVisitor(cst.CSTVisitor):
         if name in AWAITING_WRAPPERS:
             # `gather(a(), b())`, `wait_for(a(), 5)`, `create_task(a())` await their coroutines.
             self._awaited.update(id(self._unwrap(arg.value)) for arg in node.args if not arg.keyword)
+            # `gather(*(fetch(x) for x in xs))` starts one coroutine per item, all at once.
+            self._fan_out.update(id(arg.value) for arg in node.args if arg.star == "*")
         callee = self.value_of(node.func) or Opaque(dotted_text(node.func))
         scope = self.scopes[-1]
         args: list[Value | None] = []
