@@ -8,6 +8,7 @@ through which chain of calls).
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -401,22 +402,49 @@ class ProjectModel:
             spec = self.knowledge.method(ref.kind, "__call__")
             api = f"{ref.kind}.__call__"
         if spec is not None and spec.op:
-            op = _refine(spec.op, site.sql)
+            statements = site.sql or self._sql_file_argument(site, function, spec.sql_arg)
+            op = _refine(spec.op, statements)
             if op == "db.execute" and isinstance(spec.sql_arg, int) and len(site.args) > spec.sql_arg:
                 kind = self._kind_of(site.args[spec.sql_arg], function.module)
                 op = STATEMENT_KINDS.get(kind or "", op)
-            return Operation(op, site, function, spec, site.sql, api=api)
+            return Operation(op, site, function, spec, statements, api=api)
         evaluated = self._evaluated(site, ref, function)
         if evaluated is not None:
             return evaluated
-        if (
-            ref is None
-            and site.sql
-            and isinstance(site.callee, Attr)
-            and site.callee.attr in self.knowledge.sql_methods
-        ):
-            return Operation(_refine("db.execute", site.sql), site, function, None, site.sql, heuristic=True)
+        if ref is None and isinstance(site.callee, Attr) and site.callee.attr in self.knowledge.sql_methods:
+            statements = site.sql or self._sql_file_argument(site, function, 0)
+            if statements:
+                return Operation(
+                    _refine("db.execute", statements), site, function, None, statements, heuristic=True
+                )
         return None
+
+    def _sql_file_argument(
+        self, site: CallSite, function: FuncRef, position: int | str | None
+    ) -> tuple[SqlStatement, ...]:
+        """SQL read from a project file: `cur.execute(Path("queries/list.sql").read_text())`,
+        `open("q.sql").read()`, or a module name holding one; the literal path is tried
+        from the calling file's folder and from the project root."""
+        if not isinstance(position, int) or len(site.args) <= position:
+            return ()
+        value = site.args[position]
+        if isinstance(value, Global):  # `DEALS_SQL = Path(...).read_text()` at module level
+            held = self._members.get(function.module, {}).get(f"var:{value.name}")
+            value = held if isinstance(held, CallResult) else None
+        if not (isinstance(value, CallResult) and isinstance(value.callee, Attr)):
+            return ()
+        opener = value.callee.base
+        if value.callee.attr not in ("read_text", "read") or not isinstance(opener, CallResult):
+            return ()
+        name = opener.first_text or ""
+        if not name.endswith(".sql"):
+            return ()
+        folder = self.path_of(function).rpartition("/")[0]
+        for candidate in (f"{folder}/{name}" if folder else name, name):
+            facts = self.files.get(posixpath.normpath(candidate))
+            if facts is not None and facts.language == "sql":
+                return facts.sql
+        return ()
 
     def _evaluated(self, site: CallSite, ref: Ref | None, function: FuncRef) -> Operation | None:
         """`list(qs)`, `len(qs)`, `Serializer(qs, many=True)`: a lazy query run by the
