@@ -42,7 +42,8 @@ Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
 base class whose `handler-methods` serve requests / run in the background / run when
 the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
-ORM base class: its subclasses are tables).
+ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
+name the attribute that lets the client pick the page size and the attribute that caps it).
 """
 
 from __future__ import annotations

@@ -290,6 +290,32 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             f"{config.max_page_size})`, FastAPI `Query(le={config.max_page_size})`, DRF `max_page_size`)"
         )
         yield at_operation("SL402", project, op, message)
+    yield from _drf_paginators(project, config)
+
+
+def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    """A DRF paginator that lets the client pick the page size with no ceiling:
+    `page_size_query_param` without `max_page_size`, `LimitOffsetPagination` without
+    `max_limit` (its `?limit=` is always on)."""
+    for cls, facts in project.classes.items():
+        spec = project.class_spec(cls, frozenset({"paginator"}))
+        if spec is None or spec.params == ():
+            continue
+        size_param, ceiling = spec.params[0], spec.params[1]
+        param = _inherited_attribute(project, cls, size_param) if size_param != "limit" else Const("limit")
+        if param is None or param == Const(None):
+            continue
+        if _inherited_attribute(project, cls, ceiling) not in (None, Const(None)):
+            continue
+        lines = dict(facts.attribute_lines)
+        line = lines.get(size_param, facts.span.line)
+        name = param.value if isinstance(param, Const) else size_param
+        message = (
+            f"`{cls.qualname}` lets the client choose the page size (`?{name}=`) with no `{ceiling}`: "
+            f"one request with {name}=1000000 serializes the whole table; set `{ceiling} = "
+            f"{config.max_page_size}`"
+        )
+        yield finding("SL402", project.path_of(cls), Span(line, 1, line, 1), message)
 
 
 def _global_drf_pagination(project: ProjectModel) -> bool:

@@ -368,6 +368,7 @@ class ClassFacts:
     attributes: tuple[tuple[str, Value], ...]
     methods: tuple[str, ...]
     calls: tuple[CallSite, ...] = ()  # calls in the class body: model fields, `Index(...)`
+    attribute_lines: tuple[tuple[str, int], ...] = ()  # `page_size_query_param = ...` -> its line
 
 
 @dataclass(frozen=True, slots=True)

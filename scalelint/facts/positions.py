@@ -74,7 +74,7 @@ class AstPositions:
     def __init__(self, source: str) -> None:
         tree = ast.parse(source)  # SyntaxError: caller falls back
         self._tree = tree
-        self._attributes: list[ast.Attribute] | None = None
+        self._collected: dict[type[ast.AST], list[ast.AST]] = {}
         self._lines = source.splitlines()
         found: dict[str, list[ast.AST]] = {c: [] for c in set(AST_CATEGORY.values())}
         found["decorator"] = []
@@ -107,13 +107,24 @@ class AstPositions:
     def attribute(self, node: cst.Attribute, index: int) -> Span:
         """The span of the `index`-th attribute access of the module (in source order).
         Collected on first use: few files need an attribute's position."""
-        if self._attributes is None:
-            self._attributes = sorted(
-                (n for n in ast.walk(self._tree) if isinstance(n, ast.Attribute)), key=_source_order
-            )
-        if index >= len(self._attributes) or self._attributes[index].attr != node.attr.value:
+        found = self._lazy(ast.Attribute, index)
+        if not isinstance(found, ast.Attribute) or found.attr != node.attr.value:
             raise PositionMismatch("attribute")
-        return self._span(self._attributes[index])
+        return self._span(found)
+
+    def assign(self, node: cst.Assign, index: int) -> Span:
+        """The span of the `index`-th assignment statement of the module (class attributes)."""
+        found = self._lazy(ast.Assign, index)
+        if not isinstance(found, ast.Assign) or len(found.targets) != len(node.targets):
+            raise PositionMismatch("assign")
+        return self._span(found)
+
+    def _lazy(self, kind: type[ast.AST], index: int) -> ast.AST | None:
+        if kind not in self._collected:
+            nodes = [n for n in ast.walk(self._tree) if isinstance(n, kind)]
+            self._collected[kind] = sorted(nodes, key=_source_order)
+        nodes = self._collected[kind]
+        return nodes[index] if index < len(nodes) else None
 
     def _column(self, line: int, byte_offset: int) -> int:
         # ast columns are UTF-8 byte offsets; users see characters.
@@ -150,6 +161,9 @@ class MetadataPositions:
         self._positions = wrapper.resolve(PositionProvider)
 
     def attribute(self, node: cst.Attribute, index: int) -> Span:
+        return self.take(node)
+
+    def assign(self, node: cst.Assign, index: int) -> Span:
         return self.take(node)
 
     def take(self, node: cst.CSTNode) -> Span:

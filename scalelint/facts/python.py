@@ -106,6 +106,7 @@ class _PendingClass:
     attributes: dict[str, Value] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     calls: list[CallSite] = field(default_factory=list)
+    attribute_lines: dict[str, int] = field(default_factory=dict)
 
 
 _HOOKS: dict[tuple[type, str, type], Callable[..., object] | None] = {}
@@ -229,6 +230,7 @@ class FactsVisitor(cst.CSTVisitor):
         self.sql_failures = 0
         self._attribute_count = 0
         self._fan_out: set[int] = set()
+        self._assign_count = 0
 
     # ---- context switching on arbitrary nodes -------------------------------
 
@@ -485,6 +487,7 @@ class FactsVisitor(cst.CSTVisitor):
                 attributes=tuple(pending.attributes.items()),
                 methods=tuple(pending.methods),
                 calls=tuple(pending.calls),
+                attribute_lines=tuple(pending.attribute_lines.items()),
             )
         )
         if not self.class_stack and len(self.scopes) == 1:
@@ -638,6 +641,13 @@ class FactsVisitor(cst.CSTVisitor):
         return node.expression if isinstance(node, cst.Await) else node
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        index = self._assign_count
+        self._assign_count += 1
+        if self.class_stack and self.scopes[-1] is self.module:
+            names = [t.target.value for t in node.targets if isinstance(t.target, cst.Name)]
+            if names:
+                line = self.positions.assign(node, index).line
+                self.class_stack[-1].attribute_lines.update((name, line) for name in names)
         value = self.value_of(node.value)
         first = node.targets[0].target
         if len(node.targets) == 1 and isinstance(first, cst.Name):
