@@ -9,6 +9,12 @@ from scalelint.findings import Edit, Finding, Severity, Span
 from scalelint.fix import apply_fixes
 
 PAIRS = Path(__file__).resolve().parent / "fix_pairs"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# Each expected diff (paths relative to the project) belongs to a fixture project.
+PAIR_FIXTURES = {
+    "django_lazy_relations.diff": "n_plus_one/django_lazy_relations",
+    "fixable_policies.diff": "rls/fixable_policies",
+}
 POLICY = "create table t (id int primary key, user_id int);\ncreate index on t (user_id);\n"
 POLICY += "create policy p on t using (auth.uid() = user_id);\n"
 
@@ -21,18 +27,27 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_fix_turns_each_pair_into_its_expected_twin_and_a_second_run_changes_nothing(
-    tmp_path: Path, cli
+def test_every_expected_diff_names_its_fixture() -> None:
+    assert {p.name for p in PAIRS.glob("*.diff")} == set(PAIR_FIXTURES)
+
+
+def test_fix_applies_each_expected_diff_and_a_second_run_changes_nothing(
+    tmp_path: Path, cli, monkeypatch
 ) -> None:
-    pairs = sorted(p for p in PAIRS.iterdir() if p.is_dir())
-    assert pairs
-    for pair in pairs:
-        project = tmp_path / pair.name
-        shutil.copytree(pair / "before", project)
-        result = cli("check", str(project), "--fix", "--no-cache")
+    for name, fixture in PAIR_FIXTURES.items():
+        project = tmp_path / name.removesuffix(".diff")
+        shutil.copytree(FIXTURES / fixture, project)
+        monkeypatch.chdir(project)
+        shown = cli("check", "--diff", "--no-cache")
+        assert (shown.exit_code, shown.output) == (1, (PAIRS / name).read_text()), name
+        before = _tree(project)
+        result = cli("check", "--fix", "--no-cache")
         assert "fixed" in result.output, result.output
-        assert _tree(project) == _tree(pair / "after"), pair.name
-        again = cli("check", str(project), "--diff", "--no-cache")
+        changed = {path for path, data in _tree(project).items() if before.get(path) != data}
+        assert changed == {
+            line[6:].strip() for line in shown.output.splitlines() if line.startswith("+++ b/")
+        }
+        again = cli("check", "--diff", "--no-cache")
         assert (again.exit_code, again.output) == (0, ""), again.output
 
 
