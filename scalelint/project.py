@@ -778,7 +778,7 @@ def method_chain(value: Value | None) -> list[Link]:
                 )
                 value = value.callee.base
                 continue
-            call = Link(_name_of(value.callee), value.keywords, value.args, value.first_text, value.literal)
+            call = Link(name_of(value.callee), value.keywords, value.args, value.first_text, value.literal)
             links.append(call)
             if isinstance(value.callee, Imported):  # `request.args.get`, folded in phase 1
                 links.extend(Link(part) for part in reversed(value.callee.dotted.split(".")[1:-1]))
@@ -802,11 +802,14 @@ def method_chain(value: Value | None) -> list[Link]:
     return links
 
 
-def _name_of(value: Value) -> str:
+def name_of(value: Value) -> str:
+    """The last name of a callee or attribute: `Product` of `models.Product`, `add` of `db.add`."""
     if isinstance(value, Imported):
         return value.dotted.rsplit(".", 1)[-1]
     if isinstance(value, Global):
         return value.name
+    if isinstance(value, Attr):
+        return value.attr
     return ""
 
 

@@ -13,6 +13,7 @@ lookups from the chain's calls: Django keywords, SQLAlchemy comparisons
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from scalelint.facts.model import (
@@ -104,20 +105,20 @@ def split(value: Value | None) -> tuple[Value, str] | None:
     return None
 
 
-def _calls(value: Value | None) -> list[CallResult]:
-    """The calls of a method chain, outermost first (`a.filter(x).order_by(y)`)."""
-    found: list[CallResult] = []
+def _chain(value: Value | None) -> Iterator[CallResult | Slice]:
+    """The calls and slices of a method chain, outermost first (`a.filter(x)[:20]`)."""
     while value is not None:
-        if isinstance(value, CallResult):
-            found.append(value)
-            parts = split(value.callee)
-            value = parts[0] if parts is not None else None
-        elif isinstance(value, Slice):
+        if isinstance(value, (CallResult, Slice)):
+            yield value
+        if isinstance(value, Slice):
             value = value.of
-        else:
-            parts = split(value)
-            value = parts[0] if parts is not None else None
-    return found
+            continue
+        parts = split(value.callee if isinstance(value, CallResult) else value)
+        value = parts[0] if parts is not None else None
+
+
+def _calls(value: Value | None) -> list[CallResult]:
+    return [node for node in _chain(value) if isinstance(node, CallResult)]
 
 
 def _method(call: CallResult) -> str:
@@ -126,21 +127,38 @@ def _method(call: CallResult) -> str:
 
 
 def _limited(value: Value | None, bounds: set[str] | frozenset[str]) -> bool:
-    current = value
-    while current is not None:
-        if isinstance(current, Slice) and current.upper is not None:
-            return True
-        if isinstance(current, CallResult):
-            if _method(current) in bounds:
-                return True
-            parts = split(current.callee)
-            current = parts[0] if parts is not None else None
-        elif isinstance(current, Slice):
-            current = current.of
-        else:
-            parts = split(current)
-            current = parts[0] if parts is not None else None
-    return False
+    """A slice with an upper bound, or a row-capping method (`.limit()`, `.first()`), in the chain."""
+    return any(
+        node.upper is not None if isinstance(node, Slice) else _method(node) in bounds
+        for node in _chain(value)
+    )
+
+
+def model_at(project: ProjectModel, module: str, value: Value | None) -> ClassRef | None:
+    """The ORM model at the root of a query expression written in `module`:
+    `Order.objects.filter(...)`, `select(User).where(...)`, `select(User.name)`,
+    `session.query(User)`."""
+    models = project.schema.models
+    while value is not None:
+        ref = project.resolve(value, module)
+        if isinstance(ref, ClassRef):
+            return ref if ref in models else None
+        if isinstance(value, Slice):
+            value = value.of
+            continue
+        if isinstance(value, CallResult):
+            parts = split(value.callee)
+            if (parts is None or parts[1] in SQLALCHEMY_ROOTS) and value.first_value is not None:
+                column = split(value.first_value)  # `select(User.name)`
+                for candidate in (value.first_value, column[0] if column is not None else None):
+                    found = project.resolve(candidate, module)
+                    if isinstance(found, ClassRef) and found in models:
+                        return found
+            value = parts[0] if parts is not None else None
+            continue
+        parts = split(value)
+        value = parts[0] if parts is not None else None
+    return None
 
 
 class _Reader:
@@ -161,28 +179,7 @@ class _Reader:
         )
 
     def model_of(self, value: Value | None) -> ClassRef | None:
-        """The ORM model at the root of a query expression (`Order.objects...`, `select(User)`)."""
-        models = self.schema.models
-        while value is not None:
-            if isinstance(value, CallResult):
-                parts = split(value.callee)
-                if parts is None or parts[1] in SQLALCHEMY_ROOTS:
-                    ref = self.project.resolve(value.first_value, self.module) if value.first_value else None
-                    if isinstance(ref, ClassRef) and ref in models:
-                        return ref
-                value = parts[0] if parts is not None else None
-                continue
-            if isinstance(value, Slice):
-                value = value.of
-                continue
-            parts = split(value)
-            if parts is None:
-                return None
-            ref = self.project.resolve(parts[0], self.module)
-            if isinstance(ref, ClassRef) and ref in models:
-                return ref
-            value = parts[0]
-        return None
+        return model_at(self.project, self.module, value)
 
     def table(self, model: ClassRef | None) -> Table | None:
         return self.schema.table(self.schema.models[model]) if model is not None else None

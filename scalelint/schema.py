@@ -36,7 +36,7 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Span
-from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel
+from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel, name_of
 from scalelint.request_path import TEST_FILE
 from scalelint.request_path_types import FuncRef
 
@@ -316,7 +316,7 @@ class _Builder:
             self._created_in.setdefault(f"{app}_{model}", path)
             return
         inner = [s for s in sites if s is not site and _inside(s.span, site.span)]
-        index = next((s for s in inner if _callee_name(s.callee).endswith("Index")), None)
+        index = next((s for s in inner if name_of(s.callee).endswith("Index")), None)
         fields = tuple(f.lstrip("-") for f in _strings(index.kwarg("fields"))) if index is not None else ()
         created = self._created_in.get(f"{app}_{model}")
         definition = IndexDef(
@@ -406,7 +406,7 @@ class _Builder:
             site.assigned_to: column.name
             for site in sites
             if site.assigned_to
-            and _callee_name(site.callee) in ("Column", "mapped_column")
+            and name_of(site.callee) in ("Column", "mapped_column")
             and (column := _sqlalchemy_column(site)) is not None
         }
         for site in sites:
@@ -610,7 +610,7 @@ class _Builder:
         resolved = self.project.resolve(target, ref.module) if target is not None else None
         if isinstance(resolved, ClassRef) and resolved in self.schema.models:
             return self.schema.models[resolved]
-        return _callee_name(target).lower() if target is not None else "?"
+        return name_of(target).lower() if target is not None else "?"
 
 
 def build_schema(project: ProjectModel, globs: tuple[str, ...] = ()) -> Schema:
@@ -678,7 +678,7 @@ def _part(value: Value | None) -> str:
 def _expression(value: Value | None, site: CallSite, sites: tuple[CallSite, ...]) -> tuple[str, str]:
     """A Django index expression and its operator class: `Upper("name")`, or
     `OpClass(Upper("name"), name="gin_trgm_ops")` read from its own call site."""
-    if isinstance(value, CallResult) and _callee_name(value.callee) == "OpClass":
+    if isinstance(value, CallResult) and name_of(value.callee) == "OpClass":
         inner = next(
             (s for s in sites if s.callee == value.callee and s is not site and _inside(s.span, site.span)),
             None,
@@ -701,7 +701,7 @@ def _sqlalchemy_column(site: CallSite) -> ColumnDef | None:
         return None
     references = ""
     for arg in site.args:
-        if isinstance(arg, CallResult) and _callee_name(arg.callee) == "ForeignKey" and arg.first_text:
+        if isinstance(arg, CallResult) and name_of(arg.callee) == "ForeignKey" and arg.first_text:
             references = arg.first_text.split(".")[0]
     return ColumnDef(
         name=name,
@@ -711,16 +711,6 @@ def _sqlalchemy_column(site: CallSite) -> ColumnDef | None:
         references=references,
         line=site.span.line,
     )
-
-
-def _callee_name(value: Value) -> str:
-    if isinstance(value, Attr):
-        return value.attr
-    if isinstance(value, Imported):
-        return value.dotted.rsplit(".", 1)[-1]
-    if isinstance(value, Global):
-        return value.name
-    return ""
 
 
 def _inside(inner: Span, outer: Span) -> bool:
@@ -741,14 +731,12 @@ def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Ite
     if operation in ("create_table", "add_column"):
         table = _const_str(arg(0, "table_name"))
         inner = [s for s in sites if s is not site and _inside(s.span, site.span)]
-        columns = tuple(
-            c for s in inner if _callee_name(s.callee) == "Column" and (c := _sqlalchemy_column(s))
-        )
+        columns = tuple(c for s in inner if name_of(s.callee) == "Column" and (c := _sqlalchemy_column(s)))
         yield SchemaChange(
             "create_table" if operation == "create_table" else "add_columns", table, line, columns=columns
         )
         for s in inner:
-            kind = _callee_name(s.callee)
+            kind = name_of(s.callee)
             if kind in ("PrimaryKeyConstraint", "UniqueConstraint"):
                 yield SchemaChange(
                     "add_unique", table, s.span.line, key=tuple(_part(a) for a in s.args if _part(a))

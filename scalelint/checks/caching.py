@@ -25,8 +25,8 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Finding, Related, Span
-from scalelint.project import ClassRef, ExtName, Link, Operation, ProjectModel, method_chain
-from scalelint.query_shapes import split
+from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain, name_of
+from scalelint.query_shapes import model_at
 from scalelint.request_path_types import FuncRef
 
 UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
@@ -224,23 +224,13 @@ def _sqlalchemy_models(site: CallSite, api: str) -> set[str]:
         value = values.pop()
         while isinstance(value, CallResult):
             callee = value.callee
-            name = callee.attr if isinstance(callee, Attr) else _simple_name(callee)
+            name = callee.attr if isinstance(callee, Attr) else name_of(callee)
             if name in SQLALCHEMY_STATEMENTS and value.first_value is not None:
-                found.add(_norm(_simple_name(value.first_value)))
+                found.add(_norm(name_of(value.first_value)))
             elif name[:1].isupper() and api.rsplit(".", 1)[-1] in SQLALCHEMY_OBJECT_WRITES:
                 found.add(_norm(name))  # a model instance built in the call: `Product(...)`
             value = callee.base if isinstance(callee, Attr) else None
     return {name for name in found if name}
-
-
-def _simple_name(value: Value) -> str:
-    if isinstance(value, Global):
-        return value.name
-    if isinstance(value, Imported):
-        return value.dotted.rsplit(".", 1)[-1]
-    if isinstance(value, Attr):
-        return value.attr
-    return ""
 
 
 def _models_named(chain: list[Link]) -> set[str]:
@@ -768,32 +758,6 @@ def _hot_reason(names: list[str], configured: set[str]) -> str | None:
     return None
 
 
-def _model_in(project: ProjectModel, value: Value | None, module: str) -> ClassRef | None:
-    """The ORM model at the root of a query expression: `Plan.objects.filter(...)`,
-    `select(Plan).where(...)`, `session.query(Plan)`, `session.get(Plan, 1)`."""
-    models = project.schema.models
-    while value is not None:
-        ref = project.resolve(value, module)
-        if isinstance(ref, ClassRef):
-            return ref if ref in models else None
-        if isinstance(value, CallResult):
-            parts = split(value.callee)
-            if parts is not None and parts[1] in SQLALCHEMY_ROOTS and value.first_value is not None:
-                root = value.first_value
-                column = split(root)  # `select(Plan.name)`
-                for candidate in (root, column[0] if column is not None else None):
-                    found = project.resolve(candidate, module)
-                    if isinstance(found, ClassRef) and found in models:
-                        return found
-            value = parts[0] if parts is not None else None
-        elif isinstance(value, Slice):
-            value = value.of
-        else:
-            parts = split(value)
-            value = parts[0] if parts is not None else None
-    return None
-
-
 def _hot_tables(project: ProjectModel, op: Operation, configured: set[str]) -> list[HotTable]:
     """The hot tables a read takes its rows from; [] when it also reads other tables (a
     join or subquery: the read is about those) or when it is not a plain read."""
@@ -825,7 +789,7 @@ def _hot_tables(project: ProjectModel, op: Operation, configured: set[str]) -> l
     module = op.function.module
     roots = [op.site.callee, *op.site.args[:1]] if op.api.startswith("sqlalchemy.") else [op.site.callee]
     for root in roots:
-        model = _model_in(project, root, module)
+        model = model_at(project, module, root)
         if model is not None:
             table = project.schema.models[model]
             cls = model.qualname.rsplit(".", 1)[-1]
