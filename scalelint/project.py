@@ -41,6 +41,7 @@ from scalelint.knowledge import ApiSpec, Knowledge
 from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPathSettings
 
 if TYPE_CHECKING:
+    from scalelint.query_shapes import Query
     from scalelint.request_path import RequestPath
     from scalelint.schema import Schema
 
@@ -194,6 +195,14 @@ class ProjectModel:
     def module_of(self, path: str) -> str | None:
         """The importable name of a Python file of the project, if it has one."""
         return self._canonical.get(path)
+
+    @cached_property
+    def request_queries(self) -> list[Query]:
+        """Request-path queries and the columns they look rows up by (see query_shapes.py),
+        read once for the rules that share them."""
+        from scalelint.query_shapes import request_queries
+
+        return request_queries(self)
 
     @cached_property
     def schema(self) -> Schema:

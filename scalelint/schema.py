@@ -25,7 +25,6 @@ from scalelint.facts.model import (
     Const,
     DictLiteral,
     Global,
-    Imported,
     IndexDef,
     Instance,
     Item,
@@ -652,21 +651,11 @@ def _part(value: Value | None) -> str:
     text = _const_str(value)
     if text:
         return text.lstrip("-")
-    if isinstance(value, Attr):
-        return value.attr
-    if isinstance(value, Global):
-        return value.name
+    if isinstance(value, (Attr, Global)):
+        return name_of(value)
     if isinstance(value, CallResult):
         function = value.callee
-        name = (
-            function.attr
-            if isinstance(function, Attr)
-            else function.dotted.rsplit(".", 1)[-1]
-            if isinstance(function, Imported)
-            else function.name
-            if isinstance(function, Global)
-            else ""
-        )
+        name = name_of(function)
         if name in ("desc", "asc") and isinstance(function, Attr):
             return _part(function.base)
         inner = value.first_text or (_part(value.first_value) if value.first_value is not None else "")

@@ -15,7 +15,7 @@ from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
 from scalelint.findings import Finding, Related, Span
 from scalelint.project import ProjectModel
-from scalelint.query_shapes import Lookup, Query, is_flag, request_queries
+from scalelint.query_shapes import Lookup, Query, is_flag
 from scalelint.request_path_types import FuncRef
 from scalelint.schema import Table, Where
 
@@ -121,7 +121,7 @@ def _once(seen: set[tuple[FuncRef, str, str]], query: Query, table: Table, what:
 def unindexed_query_column(project: ProjectModel, config: Config) -> Iterator[Finding]:
     schema = project.schema
     seen: set[tuple[FuncRef, str, str]] = set()
-    for query in request_queries(project):
+    for query in project.request_queries:
         for table, lookups in _unserved(query):
             plain = [lk for lk in lookups if lk.op in USABLE and not lk.function]
             if (
@@ -131,41 +131,48 @@ def unindexed_query_column(project: ProjectModel, config: Config) -> Iterator[Fi
             ):
                 continue  # non-sargable lookups are SL304's; flags alone are not worth an index
             lookup = min(plain, key=lambda lk: ["eq", "in", "range", "join"].index(lk.op))
-            if not _once(seen, query, table, lookup.column):
-                continue
-            yield finding(
-                "SL301",
-                project.path_of(query.function),
-                query.span,
-                f"`{query.text}` finds rows of `{table.name}` by `{lookup.column}`, and no index of "
-                f"`{table.name}` starts with it: every call reads the whole table, so it slows down "
-                f"as the table grows and under load{_label(project, query)}; add "
-                f"{_index_advice(table, lookup.column)}",
-                _related(project, query, table),
-            )
+            if _once(seen, query, table, lookup.column):
+                yield _unindexed(
+                    project,
+                    query,
+                    table,
+                    lookup.column,
+                    f"finds rows of `{table.name}` by `{lookup.column}`, and no index of `{table.name}` "
+                    "starts with it: every call reads the whole table, so it slows down as the table "
+                    "grows and under load",
+                )
         if query.limited and not query.lookups and query.order:
             lookup = query.order[0]
             table = lookup.table
             # created_at without an index is SL302's, reported once at the table.
             if table.serves(lookup.column) or lookup.column == "created_at":
                 continue
-            if not _once(seen, query, table, lookup.column):
-                continue
-            yield finding(
-                "SL301",
-                project.path_of(query.function),
-                query.span,
-                f"`{query.text}` takes the first rows of `{table.name}` by `{lookup.column}`, and no index "
-                f"starts with it: every call sorts the whole table to return a page{_label(project, query)}; "
-                f"add {_index_advice(table, lookup.column)}",
-                _related(project, query, table),
-            )
+            if _once(seen, query, table, lookup.column):
+                yield _unindexed(
+                    project,
+                    query,
+                    table,
+                    lookup.column,
+                    f"takes the first rows of `{table.name}` by `{lookup.column}`, and no index starts "
+                    "with it: every call sorts the whole table to return a page",
+                )
+
+
+def _unindexed(project: ProjectModel, query: Query, table: Table, column: str, what: str) -> Finding:
+    """An SL301 finding at the query, with the request chain and the table definition."""
+    return finding(
+        "SL301",
+        project.path_of(query.function),
+        query.span,
+        f"`{query.text}` {what}{_label(project, query)}; add {_index_advice(table, column)}",
+        _related(project, query, table),
+    )
 
 
 @check("SL304")
 def non_sargable_predicate(project: ProjectModel, config: Config) -> Iterator[Finding]:
     seen: set[tuple[FuncRef, str, str]] = set()
-    for query in request_queries(project):
+    for query in project.request_queries:
         for table, lookups in _unserved(query):
             blocked = [lk for lk in lookups if lk.op == "contains" or (lk.function and lk.op in USABLE)]
             if not blocked or not _once(seen, query, table, blocked[0].text):
@@ -212,7 +219,7 @@ def missing_tenant_index(project: ProjectModel, config: Config) -> Iterator[Find
                 f"grow; add {_index_advice(table, column)} (or lead a composite index with it)",
             )
     ordered: dict[str, Query] = {}
-    for query in request_queries(project):
+    for query in project.request_queries:
         for lookup in query.order:
             if lookup.column == "created_at" and query.limited:
                 ordered.setdefault(lookup.table.name, query)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import check, finding, request_chain, value_text
+from scalelint.checks import check, finding, request_chain
 from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Value
 from scalelint.findings import Edit, Finding, Related, Severity
-from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel
+from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel, name_of
 from scalelint.query_shapes import chain_calls, model_of_value
 from scalelint.request_path_types import ChainStep, FuncRef
 
@@ -248,17 +248,10 @@ def _sqlalchemy_loads(project: ProjectModel, function: FuncRef, statement: Value
                 root = root.callee.base if isinstance(root.callee.base, CallResult) else None
             if not isinstance(root, CallResult):
                 return None
-            name = root.callee.dotted if isinstance(root.callee, Imported) else value_text(root.callee)
-            if name.rsplit(".", 1)[-1] not in SQLALCHEMY_LOADERS:
+            if name_of(root.callee) not in SQLALCHEMY_LOADERS:
                 continue
             target = root.first_value
-            attr = (
-                target.attr
-                if isinstance(target, Attr)
-                else target.dotted.rsplit(".", 1)[-1]
-                if isinstance(target, Imported)
-                else root.first_text
-            )
+            attr = name_of(target) if isinstance(target, (Attr, Imported)) else root.first_text
             if attr:
                 loads.add(attr)
     return loads
