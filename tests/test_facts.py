@@ -161,3 +161,85 @@ def test_attribute_reads_of_loop_rows_get_positions_without_the_metadata_fallbac
     (read,) = next(f for f in python_facts("m.py", code).functions if f.qualname == "view").item_reads
     assert (read.name, read.attr) == ("order", "customer")
     assert (read.span.line, read.span.column, read.span.end_column) == (7, 33, 47)
+
+
+def test_calls_that_read_nothing_the_loop_changes_are_hoistable() -> None:
+    code = """
+    def f(rows, cur):
+        params = []
+        for row in rows:
+            cur.execute(COUNT_SQL)
+            cur.execute(row.sql)
+            total = g(params)
+            params.append(total)
+            k(settings)
+    """
+    calls = calls_of(code, "f")
+    assert calls["cur.execute(COUNT_SQL)"].hoistable
+    assert calls["k(settings)"].hoistable
+    assert not calls["cur.execute(row.sql)"].hoistable  # reads the row
+    assert not calls["g(params)"].hoistable  # params is appended to in the loop
+    assert not calls["params.append(total)"].hoistable
+
+
+def test_map_submit_and_task_starts_are_loops() -> None:
+    code = """
+    async def f(ids, tg, pool):
+        a = list(map(load, ids))
+        b = [pool.submit(load, i) for i in ids]
+        c = map(lambda i: fetch(i), ids)
+        for i in ids:
+            tg.create_task(fetch(i))
+    """
+    fn = next(f for f in facts(code).functions if f.qualname == "f")
+    by_callee = {}
+    for call in fn.calls:
+        by_callee.setdefault(call.text, []).append(call)
+    mapped = [c for c in by_callee["map(load, ids)"] if c.loops]
+    assert [loop.kind for loop in mapped[0].loops] == ["map()"]
+    assert isinstance(mapped[0].callee, Global) and mapped[0].callee.name == "load"
+    submitted = [c for c in by_callee["pool.submit(load, i)"] if isinstance(c.callee, Global)]
+    assert [loop.kind for loop in submitted[0].loops] == ["concurrent fan-out"]
+    assert [loop.kind for loop in by_callee["fetch(i)"][0].loops] == ["map()"]
+    assert [loop.kind for loop in by_callee["fetch(i)"][1].loops] == ["concurrent fan-out"]
+
+
+def test_blocks_that_run_once_or_for_one_key_leave_the_loop() -> None:
+    code = """
+    def f(rows, payload):
+        cache = None
+        for row in rows:
+            if cache is None:
+                cache = load()
+            if row.kind == "x":
+                per_row()
+        for key, value in payload.items():
+            if key == "owner":
+                owner(value)
+            elif key in ("a", "b"):
+                pair(value)
+            else:
+                other(value)
+    """
+    calls = calls_of(code, "f")
+    assert calls["load()"].loops == ()
+    assert calls["per_row()"].per_item_loop is not None  # a field of the row, not the loop target
+    assert calls["owner(value)"].per_item_loop is None
+    assert calls["pair(value)"].per_item_loop is None
+    assert calls["other(value)"].per_item_loop is not None
+
+
+def test_loops_over_configuration_are_bounded() -> None:
+    code = """
+    def f():
+        for name in settings.INSTALLED_APPS:
+            a(name)
+        for code, rate in CURRENCIES.items():
+            b(code)
+        for user in users:
+            c(user)
+    """
+    calls = calls_of(code, "f")
+    assert calls["a(name)"].per_item_loop is None
+    assert calls["b(code)"].per_item_loop is None
+    assert calls["c(user)"].per_item_loop is not None

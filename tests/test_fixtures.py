@@ -23,3 +23,13 @@ def test_every_implemented_rule_has_positive_fixtures() -> None:
 
     annotated = {rule for p in fixture_projects() for _, _, rule in expectations(p)}
     assert set(load_checks()) - {"SL000"} <= annotated
+
+
+def test_loop_messages_say_hoist_fan_out_and_the_chain() -> None:
+    result = check_project(FIXTURES / "n_plus_one" / "loop_shapes")
+    by_line = {f.span.line: f.message for f in result.findings if f.rule == "SL601"}
+    assert "hoist it above the loop" in by_line[79]  # current_settings() with no loop input
+    assert "hoist it above the loop" in by_line[88]  # constant SQL
+    assert "hoist" not in by_line[38] and "fetch them in one query" in by_line[38]
+    assert "(through load_customer: `cur.execute(...)` at reports.py:18)" in by_line[38]
+    assert "all at once" in by_line[54] and "holding N connections" in by_line[54]

@@ -73,25 +73,44 @@ def _related(project: ProjectModel, row: PerRow) -> tuple[Related, ...]:
 def _through(project: ProjectModel, row: PerRow) -> str:
     if not row.chain:
         return ""
-    names = " → ".join(step.site.text.split("(")[0] for step in row.chain)
+    called = [step.caller for step in row.chain[1:]] + [row.operation.function]
+    names = " → ".join(function.qualname for function in called)
     op = row.operation
     return f" (through {names}: `{op.site.text}` at {project.path_of(op.function)}:{op.site.span.line})"
 
 
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What a per-row operation does, what N of them cost, and the batched alternative."""
+
+    what: str  # "runs a query"
+    cost: str  # "N rows cost N database round trips"
+    fix: str
+
+
 def _report(
-    project: ProjectModel, rule: str, row: PerRow, what: str, fix: str, request_severity: Severity | None
+    project: ProjectModel, rule: str, row: PerRow, cost: Cost, request_severity: Severity | None
 ) -> Finding:
     loop = row.loop
+    through = _through(project, row)
     if loop.kind == "concurrent fan-out":
         message = (
-            f"`{row.site.text}` {what} for every item of `{loop.iter_text}`, all at once (line "
-            f"{loop.line}){_through(project, row)}: a concurrent fan-out is still N round trips, and "
-            f"it holds N pool connections together; {fix}"
+            f"`{row.site.text}` {cost.what} for every item of `{loop.iter_text}`, all at once (line "
+            f"{loop.line}){through}: a concurrent fan-out is still N round trips, holding N connections "
+            f"at the same time; {cost.fix}"
+        )
+    elif row.site.hoistable:
+        # Nothing in the call changes per item: the same round trip, N times.
+        where = "out of the loop" if rule == "SL605" else "above the loop"
+        message = (
+            f"`{row.site.text}` {cost.what} on every iteration of the {loop.kind} loop over "
+            f"`{loop.iter_text}` (line {loop.line}){through}, and reads nothing the loop changes: every "
+            f"iteration repeats the same call; hoist it {where} and run it once"
         )
     else:
         message = (
-            f"`{row.site.text}` {what} on every iteration of the {loop.kind} loop over `{loop.iter_text}` "
-            f"(line {loop.line}){_through(project, row)}: {fix}"
+            f"`{row.site.text}` {cost.what} on every iteration of the {loop.kind} loop over "
+            f"`{loop.iter_text}` (line {loop.line}){through}: {cost.cost}; {cost.fix}"
         )
     on_request_path = row.function in project.request_path
     return finding(
@@ -104,18 +123,18 @@ def _report(
     )
 
 
+QUERY_PER_ROW = Cost(
+    "runs a query",
+    "N rows cost N database round trips",
+    "fetch them in one query before the loop (a JOIN, `WHERE id = ANY(...)`, "
+    "`select_related`/`prefetch_related`, `selectinload`)",
+)
+
+
 @check("SL601")
 def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for row in per_row(project, frozenset({"db.query"})):
-        yield _report(
-            project,
-            "SL601",
-            row,
-            "runs a query",
-            "N rows cost N database round trips; fetch them in one query before the loop (a JOIN, "
-            "`WHERE id = ANY(...)`, `select_related`/`prefetch_related`, `selectinload`)",
-            Severity.ERROR,
-        )
+        yield _report(project, "SL601", row, QUERY_PER_ROW, Severity.ERROR)
     yield from lazy_relations(project)
     yield from nested_serializers(project)
 
@@ -440,29 +459,32 @@ def _manager_method(calls: tuple[CallSite, ...], read: ItemRead) -> str:
 def io_in_loop(project: ProjectModel, config: Config) -> Iterator[Finding]:
     kinds = frozenset({"cache.get", "cache.set", "cache.delete", "http.request"})
     for row in per_row(project, kinds):
-        if row.operation.op == "http.request":
-            what, fix = (
-                "makes an HTTP request",
-                "N items cost N round trips to the upstream; batch the call or move it to a worker",
-            )
-        else:
-            what, fix = "makes a cache round trip", "use one `mget`/`mset` or a pipeline for the whole loop"
-        yield _report(project, "SL603", row, what, fix, None)
+        cost = HTTP_PER_ROW if row.operation.op == "http.request" else CACHE_PER_ROW
+        yield _report(project, "SL603", row, cost, None)
+
+
+HTTP_PER_ROW = Cost(
+    "makes an HTTP request",
+    "N items cost N round trips to the upstream",
+    "batch the call or move it to a worker",
+)
+CACHE_PER_ROW = Cost(
+    "makes a cache round trip",
+    "N items cost N round trips to the cache",
+    "use one `mget`/`mset` or a pipeline for the whole loop",
+)
+WRITE_PER_ROW = Cost(
+    "writes to the database",
+    "N rows cost N round trips and N transactions' worth of locking",
+    "write them in one statement (`bulk_create`/`bulk_update`, `queryset.update()`, `executemany`, "
+    "`insert().values([...])`, `COPY`)",
+)
 
 
 @check("SL605")
 def per_row_write(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for row in per_row(project, frozenset({"db.write"})):
-        yield _report(
-            project,
-            "SL605",
-            row,
-            "writes to the database",
-            "N rows cost N round trips and N transactions' worth of locking; write them in one "
-            "statement (`bulk_create`/`bulk_update`, `queryset.update()`, `executemany`, "
-            "`insert().values([...])`, `COPY`)",
-            None,
-        )
+        yield _report(project, "SL605", row, WRITE_PER_ROW, None)
 
 
 DB_ROUND_TRIPS = {"db.query", "db.write", "db.execute", "db.ddl"}

@@ -279,6 +279,7 @@ class CallSite:
     awaited: bool = False
     in_lambda: bool = False
     consumed_by: str | None = None
+    hoistable: bool = False  # in a per-item loop, reading nothing the loop changes
 
     @property
     def per_item_loop(self) -> Loop | None:

@@ -16,6 +16,16 @@ import libcst as cst
 
 from scalelint.facts import sql
 from scalelint.facts.formatted import FormattedText
+from scalelint.facts.loops import (
+    changed_names,
+    fills_once,
+    literal_guard,
+    mapped_call,
+    read_names,
+    started_coroutine,
+    started_function,
+    target_names,
+)
 from scalelint.facts.model import (
     Attr,
     CallResult,
@@ -67,6 +77,11 @@ COMPARE_OPS: dict[type, str] = {
 }
 # Loops that run until a condition, like `while`: retries and `itertools.count()` pagers.
 RETRY_LOOP = re.compile(r"retr(y|ies|ying)|attempts|Retrying|\bcount\(", re.I)
+# Configuration the code itself declares (`settings.INSTALLED_APPS`, `CURRENCIES`): as
+# many items as someone wrote down, not as many as the table holds.
+CONFIG_LOOP = re.compile(
+    r"^(?:(?:\w+\.)*(?:settings|conf|config)\.)?[A-Z][A-Z0-9_]+(?:\.(?:items|keys|values)\(\))?$"
+)
 
 Positions = AstPositions | MetadataPositions
 
@@ -230,6 +245,13 @@ class FactsVisitor(cst.CSTVisitor):
         self.sql_failures = 0
         self._attribute_count = 0
         self._fan_out: set[int] = set()
+        # Loops: the node whose assignments make a call vary per item, the loop's target
+        # names, `if` blocks that run once whatever the loop, calls started as tasks.
+        self._loop_nodes: dict[int, cst.CSTNode] = {}
+        self._changed: dict[int, frozenset[str]] = {}
+        self._loop_targets: dict[int, frozenset[str]] = {}
+        self._once: set[int] = set()
+        self._spawned: set[int] = set()
         self._assign_count = 0
 
     # ---- context switching on arbitrary nodes -------------------------------
@@ -256,6 +278,10 @@ class FactsVisitor(cst.CSTVisitor):
             scope = self.scopes[-1]
             self._saved_loops.append(scope.loops)
             scope.loops = scope.loops[:-1]
+        if key in self._once:
+            scope = self.scopes[-1]
+            self._saved_loops.append(scope.loops)
+            scope.loops = []
         if key in self._param_roots:
             self._param_stack.append(self._param_roots[key])
         if key in self._defining:
@@ -282,7 +308,7 @@ class FactsVisitor(cst.CSTVisitor):
             self._param_stack.pop()
         if key in self._defining:
             self._definition_stack.pop()
-        if key in self._escape_loop:
+        if key in self._escape_loop or key in self._once:
             self.scopes[-1].loops = self._saved_loops.pop()
         if key in self._enter_loop:
             self.scopes[-1].loops.pop()
@@ -754,7 +780,10 @@ class FactsVisitor(cst.CSTVisitor):
     def visit_For(self, node: cst.For) -> None:
         span = self.positions.take(node)
         kind = "async for" if node.asynchronous else "for"
-        self._enter_loop[id(node.body)] = self._loop(kind, span, node.iter)
+        loop = self._loop(kind, span, node.iter)
+        self._enter_loop[id(node.body)] = loop
+        self._loop_nodes[id(loop)] = node
+        self._loop_targets[id(loop)] = frozenset(target_names(node.target))
         iterable = self.value_of(node.iter)
         self._note_iteration(iterable, node.iter, span)
         self._bind(node.target, Item(iterable) if iterable else None, None)
@@ -785,12 +814,59 @@ class FactsVisitor(cst.CSTVisitor):
         self._enter_loop.pop(id(original_node.test), None)
         self._enter_loop.pop(id(original_node.body), None)
 
+    def visit_If(self, node: cst.If) -> None:
+        loops = self.scopes[-1].loops
+        if not loops:
+            return
+        if fills_once(node):
+            self._once.add(id(node.body))
+            return
+        targets = self._loop_targets.get(id(loops[-1]))
+        if targets and literal_guard(node, targets):
+            self._escape_loop.add(id(node.body))
+
+    def leave_If(self, original_node: cst.If) -> None:
+        self._once.discard(id(original_node.body))
+        self._escape_loop.discard(id(original_node.body))
+
+    def _hoistable(self, node: cst.Call, loops: tuple[Loop, ...]) -> bool:
+        """The call reads no name its innermost per-item loop changes: it is the same call
+        on every iteration."""
+        loop = next((loop for loop in reversed(loops) if loop.per_item), None)
+        loop_node = self._loop_nodes.get(id(loop)) if loop is not None else None
+        if loop_node is None:
+            return False
+        changed = self._changed.get(id(loop))
+        if changed is None:
+            changed = self._changed[id(loop)] = changed_names(loop_node)
+        return not (read_names(node) & changed)
+
+    def _per_item_call(
+        self, node: cst.Call, span: Span, function: cst.BaseExpression, loops: tuple[Loop, ...]
+    ) -> None:
+        """`map(load, ids)`, `executor.submit(load, i)`: `load` is called once per item, at
+        the mapping call (a lambda's body gets the loop when it is visited)."""
+        if isinstance(function, cst.Lambda):
+            self._enter_loop[id(function.body)] = loops[-1]
+            self._loop_nodes[id(loops[-1])] = function
+            return
+        scope = self.scopes[-1]
+        scope.calls.append(
+            CallSite(
+                callee=self.value_of(function) or Opaque(dotted_text(function)),
+                text=dotted_text(node),
+                span=span,
+                loops=loops,
+            )
+        )
+
     def _visit_comprehension(self, node: cst.BaseComp) -> None:
         span = self.positions.take(node)
         for_in = node.for_in
         loop = self._loop(
             "concurrent fan-out" if id(node) in self._fan_out else "comprehension", span, for_in.iter
         )
+        self._loop_nodes[id(loop)] = node
         # The outer iterable is evaluated once, outside the comprehension's own loop.
         self._note_iteration(self.value_of(for_in.iter), for_in.iter, span)
         self.scopes[-1].loops.append(loop)
@@ -848,8 +924,15 @@ class FactsVisitor(cst.CSTVisitor):
             self._awaited.update(id(self._unwrap(arg.value)) for arg in node.args if not arg.keyword)
             # `gather(*(fetch(x) for x in xs))` starts one coroutine per item, all at once.
             self._fan_out.update(id(arg.value) for arg in node.args if arg.star == "*")
-        callee = self.value_of(node.func) or Opaque(dotted_text(node.func))
+        func_text = dotted_text(node.func)
+        coroutine = started_coroutine(node, func_text)
+        if coroutine is not None:
+            self._spawned.add(id(coroutine))
+        callee = self.value_of(node.func) or Opaque(func_text)
         scope = self.scopes[-1]
+        loops = tuple(scope.loops)
+        if id(node) in self._spawned:
+            loops = _fanned_out(loops)
         args: list[Value | None] = []
         kwargs: list[tuple[str, Value | None]] = []
         for arg in node.args:
@@ -866,7 +949,7 @@ class FactsVisitor(cst.CSTVisitor):
             callee=callee,
             text=dotted_text(node),
             span=span,
-            loops=tuple(scope.loops),
+            loops=loops,
             args=tuple(args),
             kwargs=tuple(kwargs),
             sql=self._sql_of_args(node),
@@ -879,6 +962,7 @@ class FactsVisitor(cst.CSTVisitor):
             awaited=id(node) in self._awaited,
             consumed_by=self._consumers.get(id(node)),
             in_lambda=self._lambda_depth > 0,
+            hoistable=bool(loops) and self._hoistable(node, loops),
         )
         if self._param_stack:
             self._param_stack[-1].param_calls.append(site)
@@ -890,6 +974,13 @@ class FactsVisitor(cst.CSTVisitor):
         scope.calls.append(site)
         if self.class_stack and scope is self.module:
             self.class_stack[-1].calls.append(site)
+        mapped = mapped_call(node, func_text)
+        if mapped is not None:
+            loop = self._loop(mapped.kind, span, mapped.iterable)
+            self._per_item_call(node, span, mapped.function, (*loops, loop))
+        started = started_function(node)
+        if started is not None and loops:
+            self._per_item_call(node, span, started, _fanned_out(loops))
 
 
 def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
@@ -912,10 +1003,18 @@ def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
     return DictLiteral(frozenset(keys), frozenset(strings), line)
 
 
+def _fanned_out(loops: tuple[Loop, ...]) -> tuple[Loop, ...]:
+    """The loops of a call started as a task per item: the innermost loop runs them all at once."""
+    if loops and loops[-1].kind in ("for", "async for", "comprehension"):
+        return (*loops[:-1], replace(loops[-1], kind="concurrent fan-out"))
+    return loops
+
+
 def _is_small(node: cst.BaseExpression, constant: Callable[[cst.BaseExpression], int | None]) -> bool:
     """A literal collection, range(k) or a [:k] slice with k <= SMALL_LOOP (k may be a
-    constant), or a retry helper (`for attempt in run_with_retries(...)`)."""
-    if RETRY_LOOP.search(dotted_text(node)):
+    constant), a retry helper (`for attempt in run_with_retries(...)`) or configuration."""
+    text = dotted_text(node)
+    if RETRY_LOOP.search(text) or CONFIG_LOOP.match(text):
         return True
     if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
         return len(node.elements) <= SMALL_LOOP
