@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from scalelint.checks import check, finding, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Value
+from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Opaque, Value
 from scalelint.findings import Edit, Finding, Related, Severity
 from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel, name_of
 from scalelint.query_shapes import chain_calls, model_of_value
 from scalelint.request_path_types import ChainStep, FuncRef
+from scalelint.schema import Relation
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +414,97 @@ def _serializer_model(project: ProjectModel, serializer: ClassRef) -> ClassRef |
     return found if isinstance(found, ClassRef) else None
 
 
+def django_loader(relation: Relation) -> str:
+    """The queryset method that loads a Django relation with its rows."""
+    return "select_related" if relation.kind == "one" and not relation.generic else "prefetch_related"
+
+
+@dataclass(frozen=True, slots=True)
+class MethodField:
+    """`comment_count = SerializerMethodField()`: DRF calls `get_comment_count(obj)` per row."""
+
+    name: str
+    method: FuncRef
+    row_param: str  # the method's parameter that receives the row
+
+
+def _method_fields(project: ProjectModel, serializer: ClassRef) -> Iterator[MethodField]:
+    for site in project.classes[serializer].calls:
+        if site.assigned_to is None or name_of(site.callee) != "SerializerMethodField":
+            continue
+        named = site.kwarg("method_name")
+        method = named.value if isinstance(named, Const) and isinstance(named.value, str) else None
+        ref = FuncRef(serializer.module, f"{serializer.qualname}.{method or 'get_' + site.assigned_to}")
+        facts = project.functions.get(ref)
+        if facts is not None and len(facts.params) >= 2:
+            yield MethodField(site.assigned_to, ref, facts.params[1].name)
+
+
+def _lazy_row_calls(
+    project: ProjectModel, field: MethodField, model: ClassRef, loaded: tuple[set[str], set[str], bool]
+) -> Iterator[tuple[CallSite, str, Relation]]:
+    """Calls on a relation of the row the method receives (`obj.comments.count()`,
+    `obj.author.get_full_name()`) that the queryset did not load."""
+    joined, prefetched, every_key = loaded
+    relations = project.schema.relations.get(model, {})
+    for site in project.functions[field.method].calls:
+        callee = site.callee
+        if not (isinstance(callee, Attr) and isinstance(callee.base, Attr)):
+            continue
+        row, relation_name = callee.base.base, callee.base.attr
+        relation = relations.get(relation_name)
+        if relation is None or row != Opaque(field.row_param):
+            continue
+        if relation.kind == "one":
+            if relation_name in joined or relation_name in prefetched or every_key:
+                continue
+        elif relation_name in prefetched and callee.attr in PREFETCH_SERVED:
+            continue
+        yield site, relation_name, relation
+
+
+def _method_field_findings(
+    project: ProjectModel,
+    listed: SerializedList,
+    model: ClassRef | None,
+    loaded: tuple[set[str], set[str], bool] | None,
+) -> Iterator[tuple[Finding, str]]:
+    """A `SerializerMethodField` whose method queries: once per serialized row. A relation
+    of the row is judged only when the queryset's loads are known."""
+    reaching = project.reaches(frozenset({"db.query"}))
+    where = f"for every row that {listed.where} serializes ({project.path_of(listed.function)}:{listed.line})"
+    for field in _method_fields(project, listed.serializer):
+        path = project.path_of(field.method)
+        method = field.method.qualname.rsplit(".", 1)[-1]
+        related = (Related(project.path_of(listed.function), listed.line, "the rows are serialized here"),)
+        lazy = next(_lazy_row_calls(project, field, model, loaded), None) if model and loaded else None
+        if lazy is not None:
+            site, name, relation = lazy
+            loader = django_loader(relation)
+            message = (
+                f"`{site.text}` in `{method}` loads `{name}` with a query of its own {where}: N rows "
+                f"cost N+1 queries; add `{loader}('{name}')` to that queryset"
+                + (", or `annotate(...)` the value there" if relation.kind == "many" else "")
+            )
+            yield finding("SL601", path, site.span, message, related), field.name
+        elif field.method in reaching:
+            chain, op = reaching[field.method]
+            site = chain[0].site if chain else op.site
+            message = (
+                f"`{site.text}` in `{method}` (SerializerMethodField `{field.name}`) runs a query {where}: "
+                f"N rows cost N+1 queries; compute the value for every row in one query (`annotate(...)`, "
+                f"a prefetch) and read it from the row"
+            )
+            chained = (*related, *_chain_related(project, chain, op))
+            yield finding("SL601", path, site.span, message, chained), field.name
+
+
+def _chain_related(project: ProjectModel, chain: tuple[ChainStep, ...], op: Operation) -> tuple[Related, ...]:
+    if not chain:
+        return ()
+    return (Related(project.path_of(op.function), op.site.span.line, f"`{op.site.text}` runs here"),)
+
+
 def nested_serializers(project: ProjectModel) -> Iterator[Finding]:
     """A nested serializer field of a list serialized with `many=True`, on a relation its
     queryset did not `select_related` / `prefetch_related`: one query per row."""
@@ -420,8 +512,12 @@ def nested_serializers(project: ProjectModel) -> Iterator[Finding]:
     reported: set[tuple[ClassRef, str]] = set()
     for listed in _serialized_lists(project):
         model = _serializer_model(project, listed.serializer)
-        loaded = _loaded(project, listed.function, listed.queryset) if model in relations else None
-        if model is None or loaded is None:
+        loaded = _loaded(project, listed.function, listed.queryset) if model is not None else None
+        for method_finding, method_field in _method_field_findings(project, listed, model, loaded):
+            if (listed.serializer, method_field) not in reported:
+                reported.add((listed.serializer, method_field))
+                yield method_finding
+        if model not in relations or loaded is None:
             continue
         joined, prefetched, every_key = loaded
         path = project.path_of(listed.serializer)
@@ -432,9 +528,7 @@ def nested_serializers(project: ProjectModel) -> Iterator[Finding]:
             if name in prefetched or (relation.kind == "one" and (name in joined or every_key)):
                 continue
             reported.add((listed.serializer, name))
-            loader = (
-                "select_related" if relation.kind == "one" and not relation.generic else "prefetch_related"
-            )
+            loader = django_loader(relation)
             message = (
                 f"nested field `{name}` of `{listed.serializer.qualname}` loads `{name}` with a query of its "
                 f"own for every row that {listed.where} serializes ({project.path_of(listed.function)}:"
