@@ -446,6 +446,26 @@ def model_of_value(project: ProjectModel, function: FuncRef, value: Value | None
     return _Reader(project, function).model_of(value)
 
 
+def built_in(
+    project: ProjectModel, function: FuncRef, value: Value | None
+) -> list[tuple[FuncRef, Value | None]]:
+    """A query value as pieces, each with the function that wrote it: the caller's chain
+    first, then what each helper at the bottom of the chain returns
+    (`recent_orders(user).select_related("customer")` continues in `recent_orders`).
+    A helper is followed when all its `return`s give the same value."""
+    pieces = [(function, value)]
+    while True:
+        bottom = None
+        for node in _chain(value):
+            bottom = node
+        ref = project.resolve(bottom.callee, function.module) if isinstance(bottom, CallResult) else None
+        facts = project.functions.get(ref) if isinstance(ref, FuncRef) else None
+        if facts is None or len(set(facts.returns)) != 1 or any(ref == f for f, _ in pieces):
+            return pieces
+        function, value = ref, facts.returns[0]  # type: ignore[assignment]
+        pieces.append((function, value))
+
+
 def chain_calls(
     project: ProjectModel, function: FuncRef, value: Value | None
 ) -> list[tuple[str, CallResult, CallSite | None]]:

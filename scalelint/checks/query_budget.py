@@ -17,7 +17,7 @@ from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Opaque, Value
 from scalelint.findings import Edit, Finding, Related, Severity
 from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel, name_of
-from scalelint.query_shapes import chain_calls, model_of_value
+from scalelint.query_shapes import built_in, chain_calls, model_of_value
 from scalelint.request_path_types import ChainStep, FuncRef
 from scalelint.schema import Relation
 
@@ -174,6 +174,32 @@ def _loaded(project: ProjectModel, function: FuncRef, value: Value) -> tuple[set
     return joined, prefetched, every_key
 
 
+def _helper_note(project: ProjectModel, pieces: list[tuple[FuncRef, Value | None]]) -> str:
+    """Where the query starts when a helper builds it."""
+    if len(pieces) < 2:
+        return ""
+    helper = pieces[-1][0]
+    where = f"{project.path_of(helper)}:{project.functions[helper].line}"
+    return f"; the query is built in `{helper.qualname}` ({where})"
+
+
+def _loaded_by(
+    project: ProjectModel, pieces: list[tuple[FuncRef, Value | None]]
+) -> tuple[set[str], set[str], bool] | None:
+    """What a queryset built by a caller and the helpers it starts from loads, together."""
+    joined: set[str] = set()
+    prefetched: set[str] = set()
+    every_key = False
+    for function, value in pieces:
+        loaded = _loaded(project, function, value) if value is not None else None
+        if loaded is None:
+            return None
+        joined |= loaded[0]
+        prefetched |= loaded[1]
+        every_key = every_key or loaded[2]
+    return joined, prefetched, every_key
+
+
 @dataclass(frozen=True, slots=True)
 class LazyRead:
     """A relation read per row that the queryset did not load."""
@@ -193,11 +219,11 @@ def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
         loop = next((lp for lp in read.loops if lp.iterable == read.item.of and lp.per_item), None)
         if loop is None or (loop.line, read.attr) in reported:
             continue
-        statement = _statement_of(project, function, read.item.of)
-        model = model_of_value(project, function, statement)
+        pieces = built_in(project, function, _statement_of(project, function, read.item.of))
+        model = model_of_value(project, *pieces[-1])
         relation = relations.get(model, {}).get(read.attr) if model is not None else None
         if relation is not None and relation.orm == "sqlalchemy":
-            options = _sqlalchemy_loads(project, function, statement)
+            options = _sqlalchemy_loads(project, pieces)
             if relation.eager or options is None or read.attr in options:
                 continue
             loader = "joinedload" if relation.kind == "one" else "selectinload"
@@ -206,9 +232,11 @@ def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
                 f"load it with the rows: `.options({loader}({model.qualname if model else ''}.{read.attr}))`"
             )
             reported.add((loop.line, read.attr))
-            yield LazyRead(read, loop, what, fix, "")
+            yield LazyRead(read, loop, what, fix + _helper_note(project, pieces), "")
             continue
-        loaded = _loaded(project, function, read.item.of) if relation is not None else None
+        loaded = (
+            _loaded_by(project, built_in(project, function, read.item.of)) if relation is not None else None
+        )
         if relation is None or loaded is None:
             continue
         joined, prefetched, every_key = loaded
@@ -231,7 +259,7 @@ def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
             fix = f"add `prefetch_related('{read.attr}')` to the queryset (one more query in all)"
             what = "queries the related rows for every row"
         reported.add((loop.line, read.attr))
-        yield LazyRead(read, loop, what, fix, loader)
+        yield LazyRead(read, loop, what, fix + _helper_note(project, pieces), loader)
 
 
 # Loader options that load a relationship with its rows (or make a lazy load raise).
@@ -254,10 +282,11 @@ def _statement_of(project: ProjectModel, function: FuncRef, value: Value | None)
     return value
 
 
-def _sqlalchemy_loads(project: ProjectModel, function: FuncRef, statement: Value | None) -> set[str] | None:
+def _sqlalchemy_loads(project: ProjectModel, pieces: list[tuple[FuncRef, Value | None]]) -> set[str] | None:
     """Relationships a statement's `.options(...)` load; None when an option is unreadable."""
     loads: set[str] = set()
-    for method, _, site in chain_calls(project, function, statement):
+    calls = [call for function, statement in pieces for call in chain_calls(project, function, statement)]
+    for method, _, site in calls:
         if method != "options":
             continue
         if site is None:
