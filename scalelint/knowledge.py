@@ -43,7 +43,9 @@ Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 base class whose `handler-methods` serve requests / run in the background / run when
 the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
 ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
-name the attribute that lets the client pick the page size and the attribute that caps it).
+name the attribute that lets the client pick the page size and the attribute that caps it),
+peer-loading (a Django relation field that loads the relation for every row of a queryset
+at once, as django-auto-prefetch's keys do).
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ class Relation:
     kind: str  # one | many
     target: ClassRef | None
     generic: bool = False  # a GenericForeignKey: only prefetch_related can load it
-    eager: bool = False  # SQLAlchemy `lazy="selectin"` and friends: loaded with its rows
+    # Loaded with its rows: SQLAlchemy `lazy="selectin"` and friends, django-auto-prefetch keys.
+    eager: bool = False
     orm: str = "django"
 
 
@@ -568,13 +569,19 @@ class _Builder:
         """Forward relations of a model and the reverse accessors they give their targets."""
         relations = self.schema.relations
         for site in self._class_calls(ref):
-            kind = self._qualname(site.callee, ref.module).rsplit(".", 1)[-1]
+            qualname = self._qualname(site.callee, ref.module)
+            kind = qualname.rsplit(".", 1)[-1]
             if site.assigned_to is None or kind not in RELATION_FIELDS:
                 continue
             target = self._django_target_model(site, ref)
             many = kind in ("ManyToManyField", "GenericRelation")
+            # django-auto-prefetch's keys load the relation for every row of the queryset at once.
+            spec = self.project.knowledge.calls.get(qualname)
             relations.setdefault(ref, {})[site.assigned_to] = Relation(
-                "many" if many else "one", target, kind == "GenericForeignKey"
+                "many" if many else "one",
+                target,
+                kind == "GenericForeignKey",
+                eager=spec is not None and spec.role == "peer-loading",
             )
             if target is None or kind.startswith("Generic"):
                 continue

@@ -140,6 +140,7 @@ def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
     yield from nested_serializers(project)
 
 
+PEER_FETCH_MODES = {"FETCH_PEERS", "RAISE"}
 # Methods of a related manager that a prefetch serves from memory.
 PREFETCH_SERVED = {"all", "count", "exists", "__iter__", "__len__"}
 
@@ -151,6 +152,11 @@ def _loaded(project: ProjectModel, function: FuncRef, value: Value) -> tuple[set
     prefetched: set[str] = set()
     every_key = False
     for method, _call, site in chain_calls(project, function, value):
+        if method == "fetch_mode" and site is not None:
+            # Django 6.1: FETCH_PEERS loads a key for every row at once on first access; RAISE
+            # refuses lazy loads. Either way, reading a key is not a query per row.
+            every_key = every_key or any(name_of(arg) in PEER_FETCH_MODES for arg in site.args if arg)
+            continue
         if method not in ("select_related", "prefetch_related"):
             continue
         if site is None:
@@ -172,6 +178,16 @@ def _loaded(project: ProjectModel, function: FuncRef, value: Value) -> tuple[set
             target = joined if method == "select_related" else prefetched
             target.update(name.split("__")[0] for name in names)
     return joined, prefetched, every_key
+
+
+def _covers(
+    loaded: tuple[set[str], set[str], bool], name: str, relation: Relation, method: str = "__iter__"
+) -> bool:
+    """The queryset's loads serve `row.<name>` (and `.<method>()` on a many relation)."""
+    joined, prefetched, every_key = loaded
+    if relation.kind == "one":
+        return name in joined or name in prefetched or every_key or relation.eager
+    return name in prefetched and method in PREFETCH_SERVED
 
 
 def _helper_note(project: ProjectModel, pieces: list[tuple[FuncRef, Value | None]]) -> str:
@@ -234,15 +250,13 @@ def _lazy_reads(project: ProjectModel, function: FuncRef) -> Iterator[LazyRead]:
             reported.add((loop.line, read.attr))
             yield LazyRead(read, loop, what, fix + _helper_note(project, pieces), "")
             continue
-        loaded = (
-            _loaded_by(project, built_in(project, function, read.item.of)) if relation is not None else None
-        )
+        loaded = _loaded_by(project, pieces) if relation is not None else None
         if relation is None or loaded is None:
             continue
-        joined, prefetched, every_key = loaded
+        prefetched = loaded[1]
         method = _manager_method(fn.calls, read)
         if relation.kind == "one":
-            if read.attr in joined or read.attr in prefetched or every_key:
+            if _covers(loaded, read.attr, relation):
                 continue
             loader = "prefetch_related" if relation.generic else "select_related"
             why = "a generic key cannot be joined" if relation.generic else "one JOIN"
@@ -474,7 +488,6 @@ def _lazy_row_calls(
 ) -> Iterator[tuple[CallSite, str, Relation]]:
     """Calls on a relation of the row the method receives (`obj.comments.count()`,
     `obj.author.get_full_name()`) that the queryset did not load."""
-    joined, prefetched, every_key = loaded
     relations = project.schema.relations.get(model, {})
     for site in project.functions[field.method].calls:
         callee = site.callee
@@ -484,12 +497,8 @@ def _lazy_row_calls(
         relation = relations.get(relation_name)
         if relation is None or row != Opaque(field.row_param):
             continue
-        if relation.kind == "one":
-            if relation_name in joined or relation_name in prefetched or every_key:
-                continue
-        elif relation_name in prefetched and callee.attr in PREFETCH_SERVED:
-            continue
-        yield site, relation_name, relation
+        if not _covers(loaded, relation_name, relation, callee.attr):
+            yield site, relation_name, relation
 
 
 def _method_field_findings(
@@ -548,13 +557,12 @@ def nested_serializers(project: ProjectModel) -> Iterator[Finding]:
                 yield method_finding
         if model not in relations or loaded is None:
             continue
-        joined, prefetched, every_key = loaded
         path = project.path_of(listed.serializer)
         for name, field in _nested_fields(project, listed.serializer):
             relation = relations[model].get(name)
             if relation is None or (listed.serializer, name) in reported:
                 continue
-            if name in prefetched or (relation.kind == "one" and (name in joined or every_key)):
+            if _covers(loaded, name, relation):
                 continue
             reported.add((listed.serializer, name))
             loader = django_loader(relation)
