@@ -68,6 +68,7 @@ class Config:
     cache_dir: str = ".scalelint_cache"
     http_allow: tuple[str, ...] = ()
     unbounded_scope: str = "request"
+    per_row_scope: str = "all"
     max_pool_size: int = 50
     pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
@@ -179,6 +180,7 @@ FIELDS = {
     "cache-dir": ("cache_dir", _string),
     "http-allow": ("http_allow", _str_list),
     "unbounded-scope": ("unbounded_scope", _scope),
+    "per-row-scope": ("per_row_scope", _scope),
     "max-pool-size": ("max_pool_size", _positive_int),
     "pgbouncer-pool-size": ("pgbouncer_pool_size", _size_range),
     "max-page-size": ("max_page_size", _positive_int),

@@ -33,8 +33,15 @@ class PerRow:
     chain: tuple[ChainStep, ...]
 
 
-def per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
-    """Operations of these kinds inside a loop over data, directly or through a call."""
+def per_row(project: ProjectModel, kinds: frozenset[str], config: Config) -> Iterator[PerRow]:
+    """Operations of these kinds inside a loop over data, directly or through a call; only
+    on the request path when `per-row-scope = "request"`."""
+    for row in _per_row(project, kinds):
+        if config.per_row_scope == "all" or row.function in project.request_path:
+            yield row
+
+
+def _per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
     for op in project.all_operations():
         loop = op.site.per_item_loop
         if op.op in kinds and loop is not None and not project.routing.one_off(op.function):
@@ -134,9 +141,9 @@ QUERY_PER_ROW = Cost(
 
 @check("SL601")
 def n_plus_one(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    for row in per_row(project, frozenset({"db.query"})):
+    for row in per_row(project, frozenset({"db.query"}), config):
         yield _report(project, "SL601", row, QUERY_PER_ROW, Severity.ERROR)
-    yield from lazy_relations(project)
+    yield from lazy_relations(project, config)
     yield from nested_serializers(project)
 
 
@@ -351,7 +358,7 @@ def _loader_fix(
     return tuple(edits)
 
 
-def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
+def lazy_relations(project: ProjectModel, config: Config) -> Iterator[Finding]:
     """`row.customer` / `row.tags.all()` on each row of a Django queryset that did not
     load them with `select_related` / `prefetch_related`: one query per row. The fix
     adds the loads to the queryset when it is built in the same function."""
@@ -359,6 +366,8 @@ def lazy_relations(project: ProjectModel) -> Iterator[Finding]:
         return
     for function, fn in project.functions.items():
         if not fn.item_reads or project.routing.one_off(function):
+            continue
+        if config.per_row_scope == "request" and function not in project.request_path:
             continue
         lazy = list(_lazy_reads(project, function))
         by_queryset: dict[int, dict[str, list[str]]] = {}
@@ -589,7 +598,7 @@ def _manager_method(calls: tuple[CallSite, ...], read: ItemRead) -> str:
 @check("SL603")
 def io_in_loop(project: ProjectModel, config: Config) -> Iterator[Finding]:
     kinds = frozenset({"cache.get", "cache.set", "cache.delete", "http.request"})
-    for row in per_row(project, kinds):
+    for row in per_row(project, kinds, config):
         cost = HTTP_PER_ROW if row.operation.op == "http.request" else CACHE_PER_ROW
         yield _report(project, "SL603", row, cost, None)
 
@@ -614,7 +623,7 @@ WRITE_PER_ROW = Cost(
 
 @check("SL605")
 def per_row_write(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    for row in per_row(project, frozenset({"db.write"})):
+    for row in per_row(project, frozenset({"db.write"}), config):
         yield _report(project, "SL605", row, WRITE_PER_ROW, None)
 
 
