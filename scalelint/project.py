@@ -125,6 +125,9 @@ class ProjectModel:
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
     _memo: dict[tuple[Value, str], Ref | None] = field(default_factory=dict)
+    # The same value object asked again (most calls): found by identity, without hashing
+    # its whole tree; the entry holds the value so its id cannot be reused.
+    _by_identity: dict[tuple[int, str], tuple[Value, Ref | None]] = field(default_factory=dict)
     _active: set[tuple[Value, str]] = field(default_factory=set)
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
@@ -229,9 +232,14 @@ class ProjectModel:
         """What a symbolic value of `module` is, or None when unknown."""
         if value is None or isinstance(value, (Const, DictLiteral, Opaque, Sequence)):
             return None
+        seen = self._by_identity.get((id(value), module))
+        if seen is not None and seen[0] is value:
+            return seen[1]
         key = (value, module)
         if key in self._memo:
-            return self._memo[key]
+            result = self._memo[key]
+            self._by_identity[(id(value), module)] = (value, result)
+            return result
         if key in self._active:
             return None
         self._active.add(key)
@@ -240,6 +248,7 @@ class ProjectModel:
         finally:
             self._active.discard(key)
         self._memo[key] = result
+        self._by_identity[(id(value), module)] = (value, result)
         return result
 
     def _resolve(self, value: Value, module: str) -> Ref | None:
