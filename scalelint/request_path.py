@@ -22,10 +22,12 @@ from scalelint.knowledge import ApiSpec
 from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel
 from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPathSettings
 
-TEST_FILE = re.compile(r"(^|/)(tests?/|test_[^/]*\.py$|[^/]*_test\.py$|conftest\.py$)")
+# `tests.py` is where Django's app template puts an app's tests.
+TEST_FILE = re.compile(r"(^|/)(tests?/|tests?\.py$|test_[^/]*\.py$|[^/]*_test\.py$|conftest\.py$)")
 # Demonstrations and measurements shipped beside the code: never production traffic.
 NOT_PRODUCTION = re.compile(r"(^|/)(examples?|benchmarks?|docs?)/")
-MIGRATION_FILE = re.compile(r"(^|/)(migrations|alembic/versions)/")
+# Django's `migrations/`, Alembic's `alembic/versions/`, `db_migrations/versions/`.
+MIGRATION_FILE = re.compile(r"(^|/)(\w*migrations|alembic/versions)/")
 LAMBDA_PARAMS = ("event", "context")
 
 
