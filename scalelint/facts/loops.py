@@ -13,6 +13,7 @@ Phase 1 asks these questions of the tree while it visits a function:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,6 +52,9 @@ MUTATORS = {
     "__setitem__",
 }
 LITERALS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
+# Names of loops that repeat one call until it works, or walk data a chunk at a time.
+RETRY_NAME = re.compile(r"retr(y|ies|ying)|attempt|tries$", re.I)
+CHUNK_NAME = re.compile(r"chunk|batch", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,3 +253,20 @@ def literal_guard(node: cst.If, targets: frozenset[str]) -> bool:
         and right.value in targets
         and _literal(left)
     )
+
+
+def retries_or_chunks(iterable: cst.BaseExpression, target: cst.BaseExpression | None) -> bool:
+    """`for attempt in range(max_retries)`, `for i in range(0, len(ids), 500)`, `for batch in
+    chunked(ids, 500)`: a retry loop around one call, or one call per chunk of rows (the
+    batched form of the fix), not a call per row."""
+    names = set(target_names(target)) if target is not None else set()
+    if any(RETRY_NAME.search(name) or CHUNK_NAME.search(name) for name in names):
+        return True
+    if any(RETRY_NAME.search(name) for name in read_names(iterable)):
+        return True
+    if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
+        args = _positional(iterable)
+        if iterable.func.value == "range" and len(args) == 3:
+            return True
+        return CHUNK_NAME.search(iterable.func.value) is not None
+    return False

@@ -22,6 +22,7 @@ from scalelint.facts.loops import (
     literal_guard,
     mapped_call,
     read_names,
+    retries_or_chunks,
     started_coroutine,
     started_function,
     target_names,
@@ -768,19 +769,26 @@ class FactsVisitor(cst.CSTVisitor):
             return value.value
         return None
 
-    def _loop(self, kind: str, span: Span, iterable: cst.BaseExpression | None) -> Loop:
+    def _loop(
+        self,
+        kind: str,
+        span: Span,
+        iterable: cst.BaseExpression | None,
+        target: cst.BaseExpression | None = None,
+    ) -> Loop:
         return Loop(
             kind=kind,
             line=span.line,
             iterable=self.value_of(iterable) if iterable is not None else None,
             iter_text=dotted_text(iterable) if iterable is not None else "",
-            bounded=iterable is not None and _is_small(iterable, self._constant_int),
+            bounded=iterable is not None
+            and (_is_small(iterable, self._constant_int) or retries_or_chunks(iterable, target)),
         )
 
     def visit_For(self, node: cst.For) -> None:
         span = self.positions.take(node)
         kind = "async for" if node.asynchronous else "for"
-        loop = self._loop(kind, span, node.iter)
+        loop = self._loop(kind, span, node.iter, node.target)
         self._enter_loop[id(node.body)] = loop
         self._loop_nodes[id(loop)] = node
         self._loop_targets[id(loop)] = frozenset(target_names(node.target))
@@ -863,9 +871,8 @@ class FactsVisitor(cst.CSTVisitor):
     def _visit_comprehension(self, node: cst.BaseComp) -> None:
         span = self.positions.take(node)
         for_in = node.for_in
-        loop = self._loop(
-            "concurrent fan-out" if id(node) in self._fan_out else "comprehension", span, for_in.iter
-        )
+        kind = "concurrent fan-out" if id(node) in self._fan_out else "comprehension"
+        loop = self._loop(kind, span, for_in.iter, for_in.target)
         self._loop_nodes[id(loop)] = node
         # The outer iterable is evaluated once, outside the comprehension's own loop.
         self._note_iteration(self.value_of(for_in.iter), for_in.iter, span)
