@@ -270,3 +270,28 @@ def retries_or_chunks(iterable: cst.BaseExpression, target: cst.BaseExpression |
             return True
         return CHUNK_NAME.search(iterable.func.value) is not None
     return False
+
+
+ROW_FETCHES = {"fetchone", "fetchmany"}
+RUNS = {"execute", "executemany", "fetch", "fetchrow", "fetchval"}
+
+
+def fetched_rows(node: cst.While) -> str | None:
+    """`row = cur.fetchone()` / `while rows := cur.fetchmany(100):` on a cursor that the
+    loop does not execute again: the loop walks the rows of one result, like a `for`
+    (unlike a polling loop that runs its query anew each turn). The fetch, as text."""
+    fetches: dict[str, str] = {}
+    executed: set[str] = set()
+    pending: list[cst.CSTNode] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            receiver = _text(current.func.value)
+            method = current.func.attr.value
+            if receiver is not None and method in ROW_FETCHES:
+                fetches.setdefault(receiver, f"{receiver}.{method}()")
+            elif receiver is not None and method in RUNS:
+                executed.add(receiver)
+        pending.extend(_children(current))
+    walked = [text for receiver, text in fetches.items() if receiver not in executed]
+    return walked[0] if walked else None

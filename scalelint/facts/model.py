@@ -252,11 +252,12 @@ class Loop:
     iterable: Value | None
     iter_text: str
     bounded: bool
+    walks_rows: bool = False  # a `while` that fetches the rows of one result, one at a time
 
     @property
     def per_item(self) -> bool:
         """Runs its body once per element of a collection of unknown size."""
-        return self.kind != "while" and not self.bounded
+        return (self.kind != "while" or self.walks_rows) and not self.bounded
 
 
 @dataclass(frozen=True, slots=True)

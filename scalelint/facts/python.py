@@ -18,6 +18,7 @@ from scalelint.facts import sql
 from scalelint.facts.formatted import FormattedText
 from scalelint.facts.loops import (
     changed_names,
+    fetched_rows,
     fills_once,
     literal_guard,
     mapped_call,
@@ -815,8 +816,11 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_While(self, node: cst.While) -> None:
         span = self.positions.take(node)
-        self._enter_loop[id(node.test)] = self._loop("while", span, None)
-        self._enter_loop[id(node.body)] = self._enter_loop[id(node.test)]
+        walked = fetched_rows(node)
+        loop = Loop("while", span.line, None, walked or "", bounded=False, walks_rows=walked is not None)
+        self._loop_nodes[id(loop)] = node
+        self._enter_loop[id(node.test)] = loop
+        self._enter_loop[id(node.body)] = loop
 
     def leave_While(self, original_node: cst.While) -> None:
         self._enter_loop.pop(id(original_node.test), None)
