@@ -44,6 +44,7 @@ base class whose `handler-methods` serve requests / run in the background / run 
 the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
 ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
 name the attribute that lets the client pick the page size and the attribute that caps it),
+enumeration (a base class whose subclasses have a fixed set of members: `enum.Enum`),
 peer-loading (a Django relation field that loads the relation for every row of a queryset
 at once, as django-auto-prefetch's keys do).
 """

@@ -17,7 +17,7 @@ from scalelint.config import Config
 from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, ItemRead, Loop, Opaque, Value
 from scalelint.findings import Edit, Finding, Related, Severity
 from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel, name_of
-from scalelint.query_shapes import built_in, chain_calls, model_of_value
+from scalelint.query_shapes import built_in, chain_calls, model_of_value, split
 from scalelint.request_path_types import ChainStep, FuncRef
 from scalelint.schema import Relation
 
@@ -41,7 +41,30 @@ def per_row(project: ProjectModel, kinds: frozenset[str], config: Config) -> Ite
             yield row
 
 
+ENUMERATION = frozenset({"enumeration"})
+ENUM_MEMBERS = {"choices", "values", "labels", "names", "__members__"}
+
+
+def _over_enum(project: ProjectModel, function: FuncRef, loop: Loop) -> bool:
+    """`for status in OrderStatus:` (or `OrderStatus.choices`): as many turns as members."""
+    value = loop.iterable
+    parts = split(value.callee) if isinstance(value, CallResult) else None
+    if parts is not None and parts[1] == "items":
+        value = parts[0]  # `Status.__members__.items()`
+    parts = split(value)
+    if parts is not None and parts[1] in ENUM_MEMBERS:
+        value = parts[0]
+    cls = project.resolve(value, function.module)
+    return isinstance(cls, ClassRef) and project.class_spec(cls, ENUMERATION) is not None
+
+
 def _per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
+    for row in _per_row_any_loop(project, kinds):
+        if not _over_enum(project, row.function, row.loop):
+            yield row
+
+
+def _per_row_any_loop(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
     for op in project.all_operations():
         loop = op.site.per_item_loop
         if op.op in kinds and loop is not None and not project.routing.one_off(op.function):
