@@ -6,6 +6,10 @@ its salt matches: scalelint's version, libcst's and sqlglot's versions, the Pyth
 version and the SQL dialect. A corrupt database is deleted and rebuilt; a locked one
 (another scalelint writing) is skipped for this run.
 
+Run results are kept too, each under two fingerprints: the files' stats (a re-run with
+nothing touched) and the names of their facts, the digest of each file's facts blob (a
+re-run after edits that changed no facts: a comment, a blank line at the end).
+
 Facts are plain dataclasses, so an entry is their pickle, in a compact form: each
 dataclass is written as its class and its field values, so loading calls the
 constructor instead of dataclasses' `__setstate__` (which looks up the fields again
@@ -32,6 +36,10 @@ from typing import Any, NamedTuple
 from scalelint import __version__
 from scalelint.facts.model import FileFacts
 
+# `facts_id` names a file's facts: the digest of their blob. An edit that leaves them
+# equal (a comment, a blank line at the end) keeps it, so a run over the same facts finds
+# the result an earlier run kept.
+SCHEMA_VERSION = 2  # a database of another version is rebuilt
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
     path TEXT PRIMARY KEY,
@@ -39,7 +47,8 @@ CREATE TABLE IF NOT EXISTS facts (
     size INTEGER NOT NULL,
     digest TEXT NOT NULL,
     salt TEXT NOT NULL,
-    facts BLOB NOT NULL
+    facts BLOB NOT NULL,
+    facts_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     fingerprint TEXT PRIMARY KEY,
@@ -47,7 +56,9 @@ CREATE TABLE IF NOT EXISTS runs (
     result BLOB NOT NULL
 )
 """
-KEPT_RUNS = 8  # results of the last runs kept, for a re-run with nothing changed
+# Results of the last runs kept (each under its files' stats and under their facts), for
+# a re-run with nothing changed, or with edits that changed no facts.
+KEPT_RUNS = 16
 DEFAULT_DIRECTORY = ".scalelint_cache"
 BLOB_FORMAT = 2  # part of the salt: entries written in another layout are not read
 _LOAD_ERRORS = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError)
@@ -116,17 +127,33 @@ def constructor_fields(cls: type) -> tuple[str, ...] | None:
     return names
 
 
+class _Sorted:
+    """A frozenset field, pickled with its items in a fixed order: equal facts then give
+    equal bytes in every process (set order follows string hashes, which differ from
+    process to process; pickle writes sets itself, past `reducer_override`)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: frozenset[Any]) -> None:
+        self.items = items
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return frozenset, (tuple(sorted(self.items, key=repr)),)
+
+
 class _FactsPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
         names = constructor_fields(cls)
         if names is None:
             return NotImplemented
-        return cls, tuple([getattr(obj, name) for name in names])
+        values = [getattr(obj, name) for name in names]
+        return cls, tuple([_Sorted(v) if type(v) is frozenset else v for v in values])
 
 
 def dump_facts(value: object) -> bytes:
-    """Facts (or anything holding them) as a compact pickle."""
+    """Facts (or anything holding them) as a compact pickle; equal facts made the same way
+    give the same bytes, so the digest of the bytes names the facts."""
     out = io.BytesIO()
     _FactsPickler(out, protocol=5).dump(value)
     return out.getvalue()
@@ -147,6 +174,7 @@ class Entry(NamedTuple):
     mtime_ns: int
     size: int
     digest: str
+    facts_id: str
 
 
 class FactsCache:
@@ -157,7 +185,7 @@ class FactsCache:
         self.salt = salt
         self.notes: list[str] = []
         self._db: sqlite3.Connection | None = None
-        self._pending: list[tuple[str, int, int, str, str, bytes]] = []
+        self._pending: list[tuple[str, int, int, str, str, bytes, str]] = []
         self._restamped: list[tuple[int, int, str, str]] = []
         self._open()
 
@@ -168,7 +196,9 @@ class FactsCache:
             if not ignore.exists():
                 ignore.write_text("# Created by scalelint.\n*\n", encoding="utf-8")
             self._db = sqlite3.connect(self.directory / "facts.sqlite", timeout=2)
-            self._db.executescript(SCHEMA)
+            if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self._db.executescript("DROP TABLE IF EXISTS facts; DROP TABLE IF EXISTS runs;")
+                self._create()
             self._db.execute("SELECT count(*) FROM facts").fetchone()
         except sqlite3.DatabaseError as error:
             self._reset(f"cache rebuilt ({error})")
@@ -183,10 +213,15 @@ class FactsCache:
         try:
             (self.directory / "facts.sqlite").unlink(missing_ok=True)
             self._db = sqlite3.connect(self.directory / "facts.sqlite", timeout=2)
-            self._db.executescript(SCHEMA)
+            self._create()
         except (sqlite3.DatabaseError, OSError) as error:
             self.notes.append(f"cache disabled: {error}")
             self._db = None
+
+    def _create(self) -> None:
+        assert self._db is not None
+        self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[object, ...]]:
         if self._db is None:
@@ -199,8 +234,13 @@ class FactsCache:
 
     def entries(self) -> dict[str, Entry]:
         """Every entry made with this salt, by path, in one query and without its facts."""
-        rows = self._query("SELECT path, mtime_ns, size, digest FROM facts WHERE salt = ?", (self.salt,))
-        return {str(path): Entry(int(m), int(s), str(d)) for path, m, s, d in rows}  # type: ignore[call-overload]
+        rows = self._query(
+            "SELECT path, mtime_ns, size, digest, facts_id FROM facts WHERE salt = ?", (self.salt,)
+        )
+        return {
+            str(path): Entry(int(m), int(s), str(d), str(i))  # type: ignore[call-overload]
+            for path, m, s, d, i in rows
+        }
 
     def facts(self, paths: Iterable[str]) -> dict[str, FileFacts]:
         """The facts of these paths' entries; an entry that cannot be read is left out."""
@@ -221,9 +261,9 @@ class FactsCache:
         """Record a new stat for an entry whose bytes were found unchanged."""
         self._restamped.append((mtime_ns, size, path, self.salt))
 
-    def put(self, path: str, mtime_ns: int, size: int, digest: str, blob: bytes) -> None:
+    def put(self, path: str, mtime_ns: int, size: int, digest: str, blob: bytes, facts_id: str) -> None:
         """Keep a file's facts, as `dump_facts` wrote them."""
-        self._pending.append((path, mtime_ns, size, digest, self.salt, blob))
+        self._pending.append((path, mtime_ns, size, digest, self.salt, blob, facts_id))
 
     def run_result(self, fingerprint: str) -> object | None:
         """What a run with exactly these inputs reported before, if it was kept."""
@@ -265,7 +305,7 @@ class FactsCache:
                         "UPDATE facts SET mtime_ns = ?, size = ? WHERE path = ? AND salt = ?", self._restamped
                     )
                     self._db.executemany(
-                        "INSERT OR REPLACE INTO facts VALUES (?, ?, ?, ?, ?, ?)", self._pending
+                        "INSERT OR REPLACE INTO facts VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending
                     )
         except sqlite3.OperationalError as error:
             self.notes.append(f"cache not updated: {error}")

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import pathspec
 
-from scalelint.cache import FactsCache, cache_salt, content_digest, dump_facts, gc_paused, load_facts
+from scalelint.cache import Entry, FactsCache, cache_salt, content_digest, dump_facts, gc_paused, load_facts
 from scalelint.checks import load_checks
 from scalelint.config import Config, ConfigError
 from scalelint.facts.model import FileFacts, ParseError
@@ -150,7 +150,6 @@ def _facts_of(data: bytes, relative: str, language: str, dialect: str) -> tuple[
             "sql",
             sql=tuple(statements),
             suppressions=sql_suppressions(text),
-            lines=text.count("\n") + 1,
             notes=notes,
         ), None
     from scalelint.facts.python import python_facts
@@ -282,29 +281,61 @@ def _stat_all(listed: list[tuple[Path, str]]) -> dict[str, _Stat]:
     return stats
 
 
-def _cached_facts(
-    listed: list[tuple[Path, str]], cache: FactsCache | None, stats: dict[str, _Stat]
-) -> tuple[dict[str, FileFacts], list[tuple[Path, str]]]:
-    """Facts the cache still holds, and the files left to parse.
+class _CacheState(NamedTuple):
+    """What the cache holds for this run's files, before any facts are read."""
 
-    A file is a hit when its (mtime, size) match its entry, or else when the hash of
-    its bytes does (then the entry gets the new stat). All hits are read in one go.
-    """
+    hits: list[str]  # files whose entry is current (by stat, or by the hash of their bytes)
+    todo: list[tuple[Path, str]]  # files to parse
+    entries: dict[str, Entry]
+
+
+def _cache_state(
+    listed: list[tuple[Path, str]], cache: FactsCache | None, stats: dict[str, _Stat]
+) -> _CacheState:
+    """A file is a hit when its (mtime, size) match its entry, or else when the hash of its
+    bytes does (then the entry gets the new stat)."""
     if cache is None:
-        return {}, list(listed)
+        return _CacheState([], list(listed), {})
     entries = cache.entries()
     hits: list[str] = []
+    todo: list[tuple[Path, str]] = []
     for path, relative in listed:
         stat, entry = stats.get(relative), entries.get(relative)
         if stat is None or entry is None:
+            todo.append((path, relative))
             continue
         if (entry.mtime_ns, entry.size) != (stat.mtime_ns, stat.size):
             if stat.size > MAX_FILE_BYTES or _digest_of(path) != entry.digest:
+                todo.append((path, relative))
                 continue
             cache.restamp(relative, stat.mtime_ns, stat.size)
         hits.append(relative)
-    found = cache.facts(hits)
-    return found, [(path, relative) for path, relative in listed if relative not in found]
+    return _CacheState(hits, todo, entries)
+
+
+def _parse(
+    todo: list[tuple[Path, str]],
+    inputs: _Inputs,
+    cache: FactsCache | None,
+    jobs: int,
+    progress: Progress | None,
+) -> dict[str, tuple[_Loaded, str]]:
+    """Phase 1 on these files, each with the name of its facts; the cache keeps them."""
+    stats = inputs.stats
+    sizes = [stats[relative].size if relative in stats else 0 for _, relative in todo]
+    parsed: dict[str, tuple[_Loaded, str]] = {}
+    for loaded in load_all(todo, inputs.config.dialect, jobs, progress, sizes):
+        path = loaded.facts.path
+        if loaded.warning or not loaded.digest:
+            parsed[path] = (loaded, f"unread:{loaded.warning}")
+            continue
+        blob = loaded.blob if loaded.blob is not None else dump_facts(loaded.facts)
+        facts_id = content_digest(blob)
+        parsed[path] = (loaded, facts_id)
+        stat = stats.get(path)
+        if cache is not None and stat is not None:
+            cache.put(path, stat.mtime_ns, stat.size, loaded.digest, blob, facts_id)
+    return parsed
 
 
 def _digest_of(path: Path) -> str:
@@ -334,13 +365,17 @@ class _Inputs:
     root: Path
     cwd: Path
 
-    def fingerprint(self) -> str:
-        """Everything the run's result depends on, as long as files keep their stats."""
+    def fingerprint(self, facts_ids: dict[str, str] | None = None) -> str:
+        """Everything the run's result depends on: the files by their stats, or (given the
+        name of each file's facts) by what they say."""
         config = self.config
         parts = [repr(config), self.knowledge.digest, ",".join(sorted(self.enabled)), str(self.cwd)]
         parts.append(_code_digest())
         parts += [cache_salt(config.dialect), *sorted(self.in_scope)]
         for _, relative in self.listed:
+            if facts_ids is not None:
+                parts.append(f"{relative}:facts:{facts_ids.get(relative, 'missing')}")
+                continue
             stat = self.stats.get(relative)
             parts.append(f"{relative}:{stat.mtime_ns}:{stat.size}" if stat else f"{relative}:missing")
         return content_digest("\n".join(parts).encode())
@@ -412,14 +447,13 @@ def _run(
         fingerprint = inputs.fingerprint()
         kept = cache.run_result(fingerprint) if cache is not None else None
         if isinstance(kept, RunResult):
-            kept._lines.clear()
-            kept.debug = [note for note in kept.debug if not note.endswith("files from the cache")]
-            kept.debug.append("nothing changed since a kept run: its result is reused")
+            kept = _reused(kept, "nothing changed since a kept run: its result is reused")
             kept.timings = {**clock.laps, "reuse kept result": clock.lap("reuse kept result")}
             return kept
-        result = _analyse(inputs, cache, jobs, progress, clock)
+        result, facts_print = _analyse(inputs, cache, jobs, progress, clock)
         if cache is not None:
             cache.put_run_result(fingerprint, result)
+            cache.put_run_result(facts_print, result)
     finally:
         if cache is not None:
             cache.close()
@@ -429,28 +463,40 @@ def _run(
 
 def _analyse(
     inputs: _Inputs, cache: FactsCache | None, jobs: int, progress: Progress | None, clock: _Clock
-) -> RunResult:
+) -> tuple[RunResult, str]:
+    """The run's result, and the fingerprint of the facts it was computed from."""
     listed, stats, in_scope, config = inputs.listed, inputs.stats, inputs.in_scope, inputs.config
     knowledge, enabled, root, cwd = inputs.knowledge, inputs.enabled, inputs.root, inputs.cwd
-    facts, todo = _cached_facts(listed, cache, stats)
-    # Out of the collector's sight from now on; workers forked below inherit that, and
-    # do not copy the pages a collection would touch.
-    gc.freeze()
-    clock.lap("cache read")
+    state = _cache_state(listed, cache, stats)
+    facts: dict[str, FileFacts] = {}
+    facts_ids = {path: state.entries[path].facts_id for path in state.hits}
+    clock.lap("cache check")
     warnings: list[str] = []
-    sizes = [stats[relative].size if relative in stats else 0 for _, relative in todo]
-    for loaded in load_all(todo, config.dialect, jobs, progress, sizes):
-        path = loaded.facts.path
+    parsed = _parse(state.todo, inputs, cache, jobs, progress)
+    for path, (loaded, facts_id) in parsed.items():
         facts[path] = loaded.facts
-        stat = stats.get(path)
+        facts_ids[path] = facts_id
         if loaded.warning:
             warnings.append(loaded.warning)
-        elif cache is not None and stat is not None and loaded.digest:
-            blob = loaded.blob if loaded.blob is not None else dump_facts(loaded.facts)
-            cache.put(path, stat.mtime_ns, stat.size, loaded.digest, blob)
     clock.lap("parse")
+    facts_print = inputs.fingerprint(facts_ids)
+    kept = cache.run_result(facts_print) if cache is not None else None
+    if isinstance(kept, RunResult):
+        # Edits that changed no facts (a comment, a blank line at the end): the same result.
+        return _reused(kept, "the files' facts are those of a kept run: its result is reused"), facts_print
+    from_cache = cache.facts(state.hits) if cache is not None else {}
+    facts.update(from_cache)
+    # An entry that could not be read is parsed again (and written anew).
+    unread = [
+        (path, relative) for path, relative in listed if relative in state.hits and relative not in facts
+    ]
+    for path, (loaded, _) in _parse(unread, inputs, cache, jobs, None).items():
+        facts[path] = loaded.facts
+    # Out of the collector's sight from now on.
+    gc.freeze()
+    clock.lap("cache read")
     debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
-    debug.append(f"{len(listed) - len(todo)} of {len(listed)} files from the cache")
+    debug.append(f"{len(from_cache)} of {len(listed)} files from the cache")
     if cache is not None:
         debug.extend(cache.notes)
     project = ProjectModel(facts, knowledge, config.request_path, config.schema)
@@ -467,7 +513,14 @@ def _analyse(
             findings.append(_display(item, root, cwd))
     findings.sort(key=lambda f: f.sort_key)
     clock.lap("project and checks")
-    return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug)
+    return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug), facts_print
+
+
+def _reused(kept: RunResult, note: str) -> RunResult:
+    kept._lines.clear()
+    kept.debug = [n for n in kept.debug if not n.endswith("files from the cache") and "is reused" not in n]
+    kept.debug.append(note)
+    return kept
 
 
 class _Clock:

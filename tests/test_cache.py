@@ -29,10 +29,17 @@ def _found(result) -> list[tuple[str, int, str]]:
     return [(f.path, f.span.line, f.rule) for f in result.findings]
 
 
+def _forget_results(project: Path) -> None:
+    """Drop the kept run results, so the next run analyses the cached facts again."""
+    with sqlite3.connect(project / ".scalelint_cache" / "facts.sqlite") as db:
+        db.execute("DELETE FROM runs")
+
+
 def test_warm_run_reads_every_file_from_the_cache_and_finds_the_same(tmp_path: Path) -> None:
     make_project(tmp_path, {"main.py": HANDLER, "other.py": "x = 1\n"})
     cold = _run(tmp_path)
     os.utime(tmp_path / "other.py", ns=(1, 1))  # a new stat: the kept run result is not reused
+    _forget_results(tmp_path)  # nor the one kept under the files' facts
     warm = _run(tmp_path)
     assert _found(warm) == _found(cold) != []
     assert "2 of 2 files from the cache" in warm.debug
@@ -44,11 +51,45 @@ def test_changed_file_is_parsed_again_and_touched_file_is_not(tmp_path: Path) ->
     _run(tmp_path)
     other = tmp_path / "other.py"
     os.utime(other, ns=(2, 2))  # same bytes, new mtime: found by content hash
+    _forget_results(tmp_path)
     assert "2 of 2 files from the cache" in _run(tmp_path).debug
     (tmp_path / "main.py").write_text(HANDLER.replace('psycopg2.connect("dbname=app")', "None"))
     result = _run(tmp_path)
     assert "1 of 2 files from the cache" in result.debug
     assert [rule for _, _, rule in _found(result)] == ["SL601"]
+
+
+def test_edit_that_changes_no_facts_reuses_the_kept_result_and_a_real_edit_does_not(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER, "other.py": "x = 1\n"})
+    cold = _run(tmp_path)
+    main = tmp_path / "main.py"
+    main.write_text(HANDLER + "\n# a comment at the end moves nothing\n")
+    commented = _run(tmp_path)
+    assert "the files' facts are those of a kept run: its result is reused" in commented.debug
+    assert _found(commented) == _found(cold) != []
+    main.write_text("# a comment on top moves every line\n" + HANDLER)
+    moved = _run(tmp_path)
+    assert "1 of 2 files from the cache" in moved.debug
+    assert _found(moved) == [(path, line + 1, rule) for path, line, rule in _found(cold)]
+    main.write_text(HANDLER + "\n# a comment at the end moves nothing\n")
+    assert "the files' facts are those of a kept run: its result is reused" in _run(tmp_path).debug
+
+
+def test_cache_of_another_schema_version_is_rebuilt(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER})
+    database = tmp_path / ".scalelint_cache" / "facts.sqlite"
+    database.parent.mkdir()
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE facts (path TEXT PRIMARY KEY, facts BLOB)")
+        db.execute("INSERT INTO facts VALUES ('main.py', x'00')")
+    cold = _run(tmp_path)
+    assert _found(cold) != [] and "1 of 1 files from the cache" in _run_without_kept(tmp_path).debug
+
+
+def _run_without_kept(project: Path):
+    _forget_results(project)
+    os.utime(project / "main.py", ns=(3, 3))
+    return _run(project)
 
 
 def test_corrupt_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
@@ -59,8 +100,7 @@ def test_corrupt_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     result = _run(tmp_path)
     assert _found(result) == _found(cold)
     assert any("cache rebuilt" in note for note in result.debug)
-    os.utime(tmp_path / "main.py", ns=(1, 1))
-    assert "1 of 1 files from the cache" in _run(tmp_path).debug
+    assert "1 of 1 files from the cache" in _run_without_kept(tmp_path).debug
 
 
 def test_entries_from_another_version_are_ignored(tmp_path: Path) -> None:
@@ -105,7 +145,7 @@ def test_nothing_changed_reuses_the_kept_result_and_a_change_does_not(tmp_path: 
     again = _run(tmp_path)
     assert "nothing changed since a kept run: its result is reused" in again.debug
     assert _found(again) == _found(first)
-    (tmp_path / "main.py").write_text(HANDLER + "\n# edited\n")
+    (tmp_path / "main.py").write_text(HANDLER + "\nVERSION = 2\n")  # new facts, same findings
     edited = _run(tmp_path)
     assert not any("reused" in note for note in edited.debug)
     assert _found(edited) == _found(first)
@@ -154,6 +194,7 @@ def test_unreadable_entry_is_parsed_again(tmp_path: Path) -> None:
     result = _run(tmp_path)
     assert "1 of 2 files from the cache" in result.debug
     assert _found(result) == _found(cold)
+    _forget_results(tmp_path)
     os.utime(tmp_path / "other.py", ns=(3, 3))  # not the kept result: the rewritten entry is read
     assert "2 of 2 files from the cache" in _run(tmp_path).debug
 
@@ -162,6 +203,7 @@ def test_touched_file_gets_its_new_stat_recorded(tmp_path: Path) -> None:
     make_project(tmp_path, {"main.py": HANDLER})
     _run(tmp_path)
     os.utime(tmp_path / "main.py", ns=(5_000_000_000, 5_000_000_000))
+    _forget_results(tmp_path)
     assert "1 of 1 files from the cache" in _run(tmp_path).debug
     cache = FactsCache(tmp_path / ".scalelint_cache", cache_salt(load_config(tmp_path).dialect))
     assert cache.entries()["main.py"].mtime_ns == 5_000_000_000
@@ -182,7 +224,7 @@ def test_workers_and_the_cache_change_nothing_in_the_report(tmp_path: Path) -> N
     assert report(2, False) == one_process
     assert report(2, True) == one_process  # cold: the workers' facts go into the cache
     edited = root / "apps" / "demo" / "app" / "repo.py"
-    edited.write_text(edited.read_text() + "\n# edited\n")
+    edited.write_text(edited.read_text() + "\nEDITED = True\n")  # new facts, same findings
     warm = run([root], config, cwd=root, jobs=2, use_cache=True)
     cached = [re.fullmatch(r"(\d+) of (\d+) files from the cache", note) for note in warm.debug]
     assert [(int(m[1]) + 1, int(m[2])) for m in cached if m] == [(len(listed), len(listed))]
@@ -208,3 +250,25 @@ def test_checking_the_root_reports_what_report_scope_finds(tmp_path: Path) -> No
     assert [p.relative_to(tmp_path).as_posix() for p in scope] == ["app/main.py"]
     result = run([tmp_path / "."], config, cwd=tmp_path)  # the root, walked once
     assert result.files_checked == 1 and {f.path for f in result.findings} == {"app/main.py"}
+
+
+def test_equal_facts_give_equal_bytes_in_every_process() -> None:
+    # A dict display becomes frozensets: their order follows string hashes, which differ
+    # between processes; the blob (and the facts' name, its digest) must not.
+    probe = (
+        "from scalelint.cache import dump_facts, content_digest\n"
+        "from scalelint.facts.python import python_facts\n"
+        "source = 'DATABASES = {\"default\": {\"ENGINE\": \"x\", \"HOST\": \"db\", \"PORT\": \"5432\"}}\\n'\n"
+        "print(content_digest(dump_facts(python_facts('settings.py', source))))"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1 and "" not in digests

@@ -81,4 +81,4 @@ def config_facts(path: str, text: str) -> FileFacts:
                 Setting("postgres.max_connections", m.group(1), number)
                 for m in MAX_CONNECTIONS.finditer(line)
             ]
-    return FileFacts(path, "config", settings=tuple(settings), lines=text.count("\n") + 1)
+    return FileFacts(path, "config", settings=tuple(settings))

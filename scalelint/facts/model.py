@@ -413,5 +413,4 @@ class FileFacts:
     settings: tuple[Setting, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
     parse_error: ParseError | None = None
-    lines: int = 0
     notes: tuple[str, ...] = field(default=())

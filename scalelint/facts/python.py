@@ -1045,7 +1045,6 @@ def _is_small(node: cst.BaseExpression, constant: Callable[[cst.BaseExpression],
 
 def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> FileFacts:
     """Parse one Python file and return its facts (a parse error is a fact too)."""
-    lines = source.count("\n") + 1
     suppressions = python_suppressions(source)
     try:
         module = cst.parse_module(source)
@@ -1055,14 +1054,12 @@ def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> 
             language="python",
             parse_error=_syntax_error(source, error),
             suppressions=suppressions,
-            lines=lines,
         )
     except RecursionError:
         return FileFacts(
             path=path,
             language="python",
             parse_error=ParseError("file is nested too deeply to parse"),
-            lines=lines,
         )
     try:
         visitor = _visit(module, AstPositions(source), dialect)
@@ -1078,7 +1075,6 @@ def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> 
         classes=tuple(visitor.classes),
         module_calls=tuple(visitor.module.calls),
         suppressions=suppressions,
-        lines=lines,
         notes=notes,
     )
 
