@@ -243,3 +243,28 @@ def test_loops_over_configuration_are_bounded() -> None:
     assert calls["a(name)"].per_item_loop is None
     assert calls["b(code)"].per_item_loop is None
     assert calls["c(user)"].per_item_loop is not None
+
+
+def test_retry_and_chunk_loops_are_bounded_by_their_names_not_by_lookalikes() -> None:
+    code = """
+    def f(entries, batch_jobs, ids, max_retries):
+        for entry in entries:
+            a(entry)
+        for job in batch_jobs:
+            b(job)
+        for batch_job in batch_jobs:
+            c(batch_job)
+        for attempt in range(max_retries):
+            d()
+        for ids_chunk in split(ids):
+            e(ids_chunk)
+        for group in chunked(ids, 100):
+            g(group)
+    """
+    calls = calls_of(code, "f")
+    assert calls["a(entry)"].per_item_loop is not None  # "entries" ends like "tries"
+    assert calls["b(job)"].per_item_loop is not None
+    assert calls["c(batch_job)"].per_item_loop is not None
+    assert calls["d()"].per_item_loop is None
+    assert calls["e(ids_chunk)"].per_item_loop is None
+    assert calls["g(group)"].per_item_loop is None

@@ -52,9 +52,15 @@ MUTATORS = {
     "__setitem__",
 }
 LITERALS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
-# Names of loops that repeat one call until it works, or walk data a chunk at a time.
-RETRY_NAME = re.compile(r"retr(y|ies|ying)|attempt|tries$", re.I)
-CHUNK_NAME = re.compile(r"chunk|batch", re.I)
+# Words of names of loops that repeat one call until it works, or walk data a chunk at a time.
+RETRY_WORDS = {"retry", "retries", "retrying", "attempt", "attempts", "tries"}
+CHUNK_WORDS = {"chunk", "chunks", "chunked", "batch", "batches", "batched"}
+WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def _words(name: str) -> list[str]:
+    """`max_retries` -> [max, retries]; `maxRetries` -> [max, retries]."""
+    return [word.lower() for word in WORD.findall(name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,16 +265,18 @@ def retries_or_chunks(iterable: cst.BaseExpression, target: cst.BaseExpression |
     """`for attempt in range(max_retries)`, `for i in range(0, len(ids), 500)`, `for batch in
     chunked(ids, 500)`: a retry loop around one call, or one call per chunk of rows (the
     batched form of the fix), not a call per row."""
-    names = set(target_names(target)) if target is not None else set()
-    if any(RETRY_NAME.search(name) or CHUNK_NAME.search(name) for name in names):
-        return True
-    if any(RETRY_NAME.search(name) for name in read_names(iterable)):
-        return True
-    if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
-        args = _positional(iterable)
-        if iterable.func.value == "range" and len(args) == 3:
+    for name in target_names(target) if target is not None else ():
+        words = _words(name)
+        # `attempt`, `retry_no`; `chunk`, `ids_batch` (but not `batch_job`: one job).
+        if RETRY_WORDS.intersection(words) or (words and words[-1] in CHUNK_WORDS):
             return True
-        return CHUNK_NAME.search(iterable.func.value) is not None
+    if any(RETRY_WORDS.intersection(_words(name)) for name in read_names(iterable)):
+        return True
+    if isinstance(iterable, cst.Call):
+        func = iterable.func.attr.value if isinstance(iterable.func, cst.Attribute) else _text(iterable.func)
+        if func == "range" and len(_positional(iterable)) == 3:
+            return True
+        return func is not None and bool(CHUNK_WORDS.intersection(_words(func)))
     return False
 
 
