@@ -8,7 +8,10 @@ Phase 1 asks these questions of the tree while it visits a function:
 - which `if` blocks inside a loop run at most once (`if cache is None: cache = load()`)
   or for one literal key (`for key, value in row.items(): if key == "owner": ...`);
 - which names a loop rebinds or mutates, so a call that reads none of them is the same
-  call on every iteration (hoist it above the loop).
+  call on every iteration (hoist it above the loop);
+- which loops retry one call or walk data a chunk at a time (by the words of their
+  names, or `range(start, stop, step)`), and which `while` loops walk the rows of one
+  result by hand (`row = cur.fetchone()`).
 """
 
 from __future__ import annotations
