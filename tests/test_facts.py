@@ -7,9 +7,10 @@ import textwrap
 import libcst as cst
 
 from scalelint.facts import sql
-from scalelint.facts.model import Attr, CallResult, Global, Imported, Instance
+from scalelint.facts.formatted import FormattedText
+from scalelint.facts.model import Attr, CallResult, Global, Imported, Instance, Opaque, Sequence
 from scalelint.facts.positions import MetadataPositions
-from scalelint.facts.python import FactsVisitor, python_facts
+from scalelint.facts.python import HOLE, FactsVisitor, python_facts
 from scalelint.facts.suppressions import is_suppressed, python_suppressions, sql_suppressions
 
 
@@ -161,3 +162,21 @@ def test_attribute_reads_of_loop_rows_get_positions_without_the_metadata_fallbac
     (read,) = next(f for f in python_facts("m.py", code).functions if f.qualname == "view").item_reads
     assert (read.name, read.attr) == ("order", "customer")
     assert (read.span.line, read.span.column, read.span.end_column) == (7, 33, 47)
+
+
+def test_a_joined_list_of_parts_is_a_formatted_string_with_its_holes() -> None:
+    code = """
+    def key(uid, rest):
+        plain = ":".join(["user", str(uid), "profile"])
+        spread = ":".join(["user", *rest])
+        return plain, spread
+    """
+    (returned,) = next(f for f in facts(code).functions if f.qualname == "key").returns
+    assert isinstance(returned, Sequence)
+    plain_key, spread_key = returned.items
+    assert isinstance(plain_key, FormattedText)
+    assert plain_key.value == f"user:{HOLE}:profile"
+    assert plain_key.holes == (Opaque("uid"),)
+    assert isinstance(spread_key, FormattedText)
+    assert spread_key.value == f"user:{HOLE}"
+    assert spread_key.holes == (None,)

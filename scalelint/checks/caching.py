@@ -15,6 +15,7 @@ from scalelint.facts.model import (
     CallSite,
     Const,
     DictLiteral,
+    FunctionFacts,
     Global,
     Imported,
     Instance,
@@ -166,6 +167,7 @@ def redis_keys_command(project: ProjectModel, config: Config) -> Iterator[Findin
 
 HOLE = "__scalelint_hole__"
 VERSIONED = re.compile(rf"version|(^|[:_-])v{HOLE}|updated_at", re.I)
+VERSIONED_HOLE = re.compile(r"version|updated_at|modified_at|\bmtime|etag", re.I)
 WRITE_RPC = re.compile(r"^(create|update|delete|insert|upsert|add|remove|set|archive)_", re.I)
 RPC_WORDS = re.compile(
     r"^(get|list|fetch|read|search|create|update|delete|insert|upsert|add|remove|set|archive)_|_(list|by_\w+|page|count)$",
@@ -180,12 +182,95 @@ def _norm(name: str) -> str:
     return name[:-1] if name.endswith("s") else name
 
 
-def key_family(value: Value | None) -> str | None:
-    """The static head of a cache key: `contacts:` of f"contacts:{tenant}:{page}"."""
+MAX_BUILDER_DEPTH = 4  # a key built by a function that calls another builder, and so on
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFamily:
+    """The keys a cache call addresses: their static head (`user:` of f"user:{uid}"), or
+    the project function that builds them when its template cannot be read."""
+
+    head: str = ""
+    builder: FuncRef | None = None
+
+    def __str__(self) -> str:
+        return f"{self.head}..." if self.builder is None else f"{self.builder.qualname}(...)"
+
+    def may_be(self, other: KeyFamily | None) -> bool:
+        """Whether deleting `other` may delete keys of this family; an unknown key may."""
+        if other is None:
+            return True
+        if self.builder is None and other.builder is None:
+            return other.head.startswith(self.head) or self.head.startswith(other.head.rstrip("*"))
+        return self.builder is None or other.builder is None or self.builder == other.builder
+
+
+def key_family(
+    project: ProjectModel, function: FuncRef, value: Value | None, depth: int = 0
+) -> KeyFamily | None:
+    """The family of a key as `function` passes it: a literal or formatted string's head,
+    `":".join(["user", ...])`, or what a key-builder function returns (`user_key(uid)`
+    with `return f"user:{uid}"`, the call's literal arguments filled in)."""
     if isinstance(value, Const) and isinstance(value.value, str):
         head = value.value.split(HOLE)[0]
-        return head if len(head) >= 3 else None
-    return None
+        return KeyFamily(head) if len(head) >= 3 else None
+    if not isinstance(value, CallResult) or depth >= MAX_BUILDER_DEPTH:
+        return None
+    builder = project.resolve(value.callee, function.module)
+    if not isinstance(builder, FuncRef) or builder not in project.functions:
+        return None
+    fn = project.functions[builder]
+    site = _site_of(KeyScope(project.functions[function].calls, {}), value)
+    arguments = _arguments(fn, site, isinstance(value.callee, Attr))
+    families = {_filled_family(project, builder, returned, arguments, depth) for returned in fn.returns} or {
+        None
+    }
+    found = families.pop() if len(families) == 1 else None
+    return found if found is not None else KeyFamily(builder=builder)
+
+
+def _arguments(fn: FunctionFacts, site: CallSite | None, method: bool) -> dict[str, Value | None]:
+    """What a call passes for each of a function's parameters, by name."""
+    if site is None:
+        return {}
+    names = [param.name for param in fn.params]
+    if method and names[:1] in (["self"], ["cls"]):
+        names = names[1:]
+    return {**dict(zip(names, site.args, strict=False)), **dict(site.kwargs)}
+
+
+def _filled_family(
+    project: ProjectModel,
+    builder: FuncRef,
+    returned: Value,
+    arguments: dict[str, Value | None],
+    depth: int,
+) -> KeyFamily | None:
+    """The head of a returned key, with parameters the caller passes as literals filled in:
+    `cache_key("user", uid)` of `return f"{kind}:{id}"` is `user:`."""
+    if isinstance(returned, FormattedText) and isinstance(returned.value, str):
+        parts = returned.value.split(HOLE)
+        head = parts[0]
+        for hole, part in zip(returned.holes, parts[1:], strict=False):
+            filled = arguments.get(hole.text) if isinstance(hole, Opaque) else hole
+            if not (isinstance(filled, Const) and isinstance(filled.value, str)):
+                break
+            head += filled.value.split(HOLE)[0]
+            if HOLE in filled.value:
+                break
+            head += part
+        return KeyFamily(head) if len(head) >= 3 else None
+    return key_family(project, builder, returned, depth + 1)
+
+
+def versioned(value: Value | None) -> bool:
+    """A key that changes when the data does: a version counter or `updated_at` in it."""
+    if not isinstance(value, Const):
+        return False
+    holes = value.holes if isinstance(value, FormattedText) else ()
+    return bool(VERSIONED.search(str(value.value))) or any(
+        VERSIONED_HOLE.search(value_text(hole)) for hole in holes if hole is not None
+    )
 
 
 def data_touched(op: Operation, project: ProjectModel | None = None) -> set[str]:
@@ -255,7 +340,7 @@ def _around(project: ProjectModel, function: FuncRef) -> set[FuncRef]:
 
 @dataclass(frozen=True, slots=True)
 class CachedRead:
-    family: str
+    family: KeyFamily
     data: frozenset[str]
     store: Operation
 
@@ -266,9 +351,8 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
     for op in project.all_operations():
         if op.op != "cache.set" or not op.site.args or project.routing.one_off(op.function):
             continue
-        family = key_family(op.site.args[0])
-        key = op.site.args[0]
-        if family is None or (isinstance(key, Const) and VERSIONED.search(str(key.value))):
+        family = key_family(project, op.function, op.site.args[0])
+        if family is None or versioned(op.site.args[0]):
             continue  # versioned keys change when the data does
         data: set[str] = set()
         for function in _around(project, op.function):
@@ -283,13 +367,13 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
     return found
 
 
-def _invalidated(project: ProjectModel, around: set[FuncRef], family: str) -> bool:
+def _invalidated(project: ProjectModel, around: set[FuncRef], family: KeyFamily) -> bool:
     for other in around:
         for op in project.operations.get(other, ()):
             if op.op not in ("cache.delete", "cache.flush", "cache.scan"):
                 continue
-            deleted = key_family(op.site.args[0]) if op.site.args else None
-            if deleted is None or deleted.startswith(family) or family.startswith(deleted.rstrip("*")):
+            deleted = key_family(project, other, op.site.args[0]) if op.site.args else None
+            if family.may_be(deleted):
                 return True  # a computed key may be this one: give it the benefit of the doubt
     return False
 
@@ -366,7 +450,7 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
             store = read.store
             message = (
                 f"`{op.site.text}` changes {', '.join(sorted(written & read.data))} but nothing "
-                f"invalidates the cache entries `{read.family}...` that "
+                f"invalidates the cache entries `{read.family}` that "
                 f"{project.path_of(store.function)}:{store.site.span.line} fills from it: readers "
                 "get stale data until the entry expires (forever without a TTL); delete those keys "
                 "after the write (or put a version in the key)"

@@ -188,7 +188,30 @@ def _string_text(node: cst.BaseExpression) -> str | None:
             return (left or HOLE) + (right or HOLE)
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
         return _string_text(node.left)
+    joined = _joined(node)
+    if joined is not None:
+        separator, items = joined
+        texts = [_string_text(item) if item is not None else None for item in items]
+        return separator.join(HOLE if text is None else text for text in texts)
     return None
+
+
+def _joined(node: cst.BaseExpression) -> tuple[str, list[cst.BaseExpression | None]] | None:
+    """`":".join(["user", str(uid)])`: the separator and the items (None for `*rest`)."""
+    if not (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "join"
+        and isinstance(node.func.value, cst.SimpleString)
+        and len(node.args) == 1
+        and isinstance(node.args[0].value, (cst.List, cst.Tuple))
+    ):
+        return None
+    separator = _simple_string(node.func.value)
+    if separator is None:
+        return None
+    elements = node.args[0].value.elements
+    return separator, [None if isinstance(e, cst.StarredElement) else e.value for e in elements]
 
 
 class FactsVisitor(cst.CSTVisitor):
@@ -320,7 +343,7 @@ class FactsVisitor(cst.CSTVisitor):
             if isinstance(base, Imported):
                 return Imported(f"{base.dotted}.{node.attr.value}")
             return Attr(base, node.attr.value)
-        if isinstance(node, cst.Call):
+        if isinstance(node, cst.Call) and _joined(node) is None:
             callee = self.value_of(node.func)
             if callee is None:
                 return None
@@ -399,6 +422,19 @@ class FactsVisitor(cst.CSTVisitor):
             if isinstance(right, cst.Tuple):
                 return tuple(self.value_of(e.value) for e in right.elements)
             return (self.value_of(right),)
+        joined = _joined(node)
+        if joined is not None:
+            return tuple(
+                hole
+                for item in joined[1]
+                for hole in (
+                    (None,)
+                    if item is None
+                    else self._holes(item)
+                    if _string_text(item) is not None
+                    else (self.value_of(item),)
+                )
+            )
         return ()
 
     def _bound(self, node: cst.BaseExpression | None) -> Value | None:
