@@ -337,10 +337,10 @@ class ProjectModel:
         elif isinstance(base, FuncRef):
             # A decorated function is what its decorator makes of it: `@shared_task`
             # gives `send_report.delay(...)`.
+            # aiocache's `fn.cache.clear()`: an attribute of the decorated object.
             kind = self._decorated_kind(base)
-            spec = self.knowledge.method(kind, name) if kind else None
-            if kind is not None and spec is not None:
-                return MethodRef(kind, name, spec)
+            if kind is not None:
+                return self._attribute(KindRef(kind), name)
         if found is None and name in self.knowledge.attributes and isinstance(base, (ClassRef, ExtName)):
             return KindRef(self.knowledge.attributes[name])  # `Invoice.objects`
         return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
@@ -14,6 +14,7 @@ from scalelint.facts.model import (
     CallResult,
     CallSite,
     Const,
+    Decorator,
     DictLiteral,
     FunctionFacts,
     Global,
@@ -26,6 +27,7 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Finding, Related, Span
+from scalelint.knowledge import ApiSpec
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain, name_of
 from scalelint.query_shapes import model_at
 from scalelint.request_path_types import FuncRef
@@ -72,16 +74,15 @@ def _read_through(project: ProjectModel, op: Operation) -> bool:
     )
 
 
-def _without_ttl(op: Operation) -> str | None:
-    """Why a cache write keeps its entry forever, or None."""
-    spec = op.spec
+def _without_ttl(spec: ApiSpec | None, site: CallSite) -> str | None:
+    """Why a cache write (or a caching decorator) keeps its entry forever, or None."""
     if spec is None or spec.ttl_default is None:
         return None
-    given = {name: spec.argument(op.site, name) for name in spec.ttl_params}
-    given = {name: value for name, value in given.items() if value is not None or op.site.has_kwarg(name)}
+    given = {name: spec.argument(site, name) for name in spec.ttl_params}
+    given = {name: value for name, value in given.items() if value is not None or site.has_kwarg(name)}
     if any(value == Const(None) for value in given.values()):
         return f"`{next(n for n, v in given.items() if v == Const(None))}=None` keeps it forever"
-    if spec.ttl_default == "forever" and not given and not op.site.has_kwarg("**"):
+    if spec.ttl_default == "forever" and not given and not site.has_kwarg("**"):
         return "no expiry is set, so the entry stays until something deletes it"
     return None
 
@@ -91,7 +92,7 @@ def cache_without_ttl(project: ProjectModel, config: Config) -> Iterator[Finding
     for op in project.all_operations():
         if op.op != "cache.set" or project.routing.one_off(op.function):
             continue
-        why = _without_ttl(op)
+        why = _without_ttl(op.spec, op.site)
         if why is None or _expires_later(project, op):
             continue
         if op.spec is not None and op.spec.ttl_default == "forever" and not _used_as_cache(project, op, why):
@@ -115,6 +116,18 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
             continue  # a nested function's cache lives as long as the call that defines it
         for decorator in fn.decorators:
             ref = project.resolve(decorator.callee, function.module)
+            kept = _kept_forever(project, function, decorator)
+            if kept is not None:
+                _, query = reads[function]
+                message = (
+                    f"`@{decorator.text}` keeps the results of `{function.qualname}`, which reads the "
+                    f"database (query at {project.path_of(query.function)}:{query.site.span.line}), "
+                    f"with no expiry: {kept}; a missed invalidation then serves stale rows "
+                    "indefinitely; give it a short TTL"
+                )
+                span = Span(decorator.line, 1, decorator.line, 1)
+                yield finding("SL203", project.path_of(function), span, message)
+                continue
             if not isinstance(ref, ExtName):
                 continue
             call = decorator.call
@@ -128,6 +141,10 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
             unbounded = ref.qualname in UNBOUNDED_MEMOIZERS or (
                 ref.qualname == "functools.lru_cache" and call is not None and maxsize == Const(None)
             )
+            if ref.qualname == "cachetools.cached" and call is not None:
+                store = project.spec_of(decorator.callee, function.module)
+                held = store.argument(call, "cache") if store is not None else None
+                unbounded = _unbounded_store(project, function.module, held)
             if not unbounded:
                 continue
             _, query = reads[function]
@@ -139,6 +156,27 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
             )
             span = Span(decorator.line, 1, decorator.line, 1)
             yield finding("SL203", project.path_of(function), span, message)
+
+
+def _kept_forever(project: ProjectModel, function: FuncRef, decorator: Decorator) -> str | None:
+    """Why a shared-cache decorator (`@cached()` of aiocache) keeps results forever, or None."""
+    spec = project.spec_of(decorator.callee, function.module)
+    if spec is None or spec.op != "cache.memoize":
+        return None
+    call = decorator.call or CallSite(
+        decorator.callee, decorator.text, Span(decorator.line, 1, decorator.line, 1)
+    )
+    return _without_ttl(spec, call)
+
+
+def _unbounded_store(project: ProjectModel, module: str, value: Value | None) -> bool:
+    """A plain dict given to `cachetools.cached` (not a `TTLCache`), that nothing empties."""
+    if isinstance(value, Global):
+        held = dict(project.modules[module].module_vars).get(value.name)
+        return _plain_dict_value(project, module, held) and not _evicted_or_bounded(
+            project, module, value.name
+        )
+    return _plain_dict_value(project, module, value)
 
 
 @check("SL204")
@@ -187,19 +225,30 @@ MAX_BUILDER_DEPTH = 4  # a key built by a function that calls another builder, a
 
 @dataclass(frozen=True, slots=True)
 class KeyFamily:
-    """The keys a cache call addresses: their static head (`user:` of f"user:{uid}"), or
-    the project function that builds them when its template cannot be read."""
+    """The keys a cache call addresses: their static head (`user:` of f"user:{uid}"), the
+    project function that builds them when its template cannot be read, or the function
+    whose results a caching decorator keeps (`@cache.memoize()`; `head` is then the
+    decorator's namespace or key prefix, if it names one)."""
 
     head: str = ""
     builder: FuncRef | None = None
+    memoized: FuncRef | None = None
 
     def __str__(self) -> str:
-        return f"{self.head}..." if self.builder is None else f"{self.builder.qualname}(...)"
+        if self.memoized is not None:
+            where = f" in namespace `{self.head}`" if self.head else ""
+            return f"of `{self.memoized.qualname}(...)`{where}"
+        return f"`{self.head}...`" if self.builder is None else f"`{self.builder.qualname}(...)`"
 
     def may_be(self, other: KeyFamily | None) -> bool:
         """Whether deleting `other` may delete keys of this family; an unknown key may."""
         if other is None:
             return True
+        if self.memoized is not None or other.memoized is not None:
+            if other.memoized is not None:  # `delete_memoized(fn)` deletes fn's results only
+                return other.memoized == self.memoized
+            # A namespace clear, or a literal key a decorator may have built (`view/...`).
+            return not self.head or not other.head or other.head.startswith(self.head)
         if self.builder is None and other.builder is None:
             return other.head.startswith(self.head) or self.head.startswith(other.head.rstrip("*"))
         return self.builder is None or other.builder is None or self.builder == other.builder
@@ -340,13 +389,32 @@ def _around(project: ProjectModel, function: FuncRef) -> set[FuncRef]:
 
 @dataclass(frozen=True, slots=True)
 class CachedRead:
+    """A cache entry filled from the database: its key family, the data it holds, and
+    where it is filled (the cache write, or the caching decorator)."""
+
     family: KeyFamily
     data: frozenset[str]
-    store: Operation
+    path: str
+    line: int
+
+
+def _data_read(project: ProjectModel, functions: Iterable[FuncRef]) -> set[str]:
+    """The tables, models and RPCs these functions query."""
+    data: set[str] = set()
+    for function in functions:
+        for read in project.operations.get(function, ()):
+            if read.op == "db.query":
+                data |= data_touched(read)
+        # A queryset evaluated by `list(...)` runs no operation of its own: its model counts.
+        for site in project.functions[function].calls:
+            data |= _models_named(method_chain(site.callee))
+    return data
 
 
 def cached_reads(project: ProjectModel) -> list[CachedRead]:
-    """Cache writes whose function (or what it calls) reads the data being cached."""
+    """Cache writes whose function (or what it calls) reads the data being cached, and
+    functions whose results a caching decorator keeps (Flask-Caching, aiocache,
+    fastapi-cache) that read the database."""
     found: list[CachedRead] = []
     for op in project.all_operations():
         if op.op != "cache.set" or not op.site.args or project.routing.one_off(op.function):
@@ -354,17 +422,51 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
         family = key_family(project, op.function, op.site.args[0])
         if family is None or versioned(op.site.args[0]):
             continue  # versioned keys change when the data does
-        data: set[str] = set()
-        for function in _around(project, op.function):
-            for read in project.operations.get(function, ()):
-                if read.op == "db.query":
-                    data |= data_touched(read)
-            # A queryset evaluated by `list(...)` runs no operation of its own: its model counts.
-            for site in project.functions[function].calls:
-                data |= _models_named(method_chain(site.callee))
+        data = _data_read(project, _around(project, op.function))
         if data:
-            found.append(CachedRead(family, frozenset(data), op))
+            found.append(CachedRead(family, frozenset(data), project.path_of(op.function), op.site.span.line))
+    for function, decorator, spec in _caching_decorators(project):
+        data = _data_read(project, project.reachable_from(function))
+        if data and not project.routing.one_off(function):
+            namespace = (
+                decorator.call.kwarg(spec.namespace_kwarg)
+                if decorator.call and spec.namespace_kwarg
+                else None
+            )
+            head = (
+                namespace.value if isinstance(namespace, Const) and isinstance(namespace.value, str) else ""
+            )
+            family = KeyFamily(head, memoized=function)
+            found.append(CachedRead(family, frozenset(data), project.path_of(function), decorator.line))
     return found
+
+
+def _caching_decorators(project: ProjectModel) -> Iterator[tuple[FuncRef, Decorator, ApiSpec]]:
+    """Functions whose results a shared cache keeps (`op = "cache.memoize"` decorators)."""
+    for function, fn in project.functions.items():
+        for decorator in fn.decorators:
+            spec = project.spec_of(decorator.callee, function.module)
+            if spec is not None and spec.op == "cache.memoize":
+                yield function, decorator, spec
+
+
+def _deleted_family(project: ProjectModel, function: FuncRef, op: Operation) -> KeyFamily | None:
+    """What a delete removes: a namespace (`FastAPICache.clear(namespace="users")`), a
+    memoized function's results (`cache.delete_memoized(get_user)`), or a key family."""
+    spec = op.spec
+    if spec is not None and spec.namespace_kwarg and op.site.has_kwarg(spec.namespace_kwarg):
+        namespace = op.site.kwarg(spec.namespace_kwarg)
+        if isinstance(namespace, Const) and isinstance(namespace.value, str):
+            return KeyFamily(namespace.value.split(HOLE)[0])
+        return None
+    if not op.site.args:
+        return None
+    target = op.site.args[0]
+    if not isinstance(target, CallResult):
+        ref = project.resolve(target, function.module)
+        if isinstance(ref, FuncRef):
+            return KeyFamily(memoized=ref)
+    return key_family(project, function, target)
 
 
 def _invalidated(project: ProjectModel, around: set[FuncRef], family: KeyFamily) -> bool:
@@ -372,8 +474,7 @@ def _invalidated(project: ProjectModel, around: set[FuncRef], family: KeyFamily)
         for op in project.operations.get(other, ()):
             if op.op not in ("cache.delete", "cache.flush", "cache.scan"):
                 continue
-            deleted = key_family(project, other, op.site.args[0]) if op.site.args else None
-            if family.may_be(deleted):
+            if family.may_be(_deleted_family(project, other, op)):
                 return True  # a computed key may be this one: give it the benefit of the doubt
     return False
 
@@ -447,15 +548,13 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
                     around |= {f for r in receivers for f in project.reachable_from(r)}
             if _invalidated(project, around, read.family):
                 continue
-            store = read.store
             message = (
                 f"`{op.site.text}` changes {', '.join(sorted(written & read.data))} but nothing "
-                f"invalidates the cache entries `{read.family}` that "
-                f"{project.path_of(store.function)}:{store.site.span.line} fills from it: readers "
-                "get stale data until the entry expires (forever without a TTL); delete those keys "
-                "after the write (or put a version in the key)"
+                f"invalidates the cache entries {read.family} that {read.path}:{read.line} fills "
+                "from it: readers get stale data until the entry expires (forever without a TTL); "
+                "delete those keys after the write (or put a version in the key)"
             )
-            related = (Related(project.path_of(store.function), store.site.span.line, "the cached read"),)
+            related = (Related(read.path, read.line, "the cached read"),)
             yield finding("SL201", project.path_of(op.function), op.site.span, message, related)
             break
 
@@ -487,7 +586,10 @@ PLAIN_DICTS = {"builtins.dict", "collections.defaultdict", "collections.OrderedD
 
 def _plain_dict(project: ProjectModel, module: str, name: str) -> bool:
     """The module-level name holds a dict with no bound of its own (not a TTLCache)."""
-    value = dict(project.modules[module].module_vars).get(name)
+    return _plain_dict_value(project, module, dict(project.modules[module].module_vars).get(name))
+
+
+def _plain_dict_value(project: ProjectModel, module: str, value: Value | None) -> bool:
     if isinstance(value, DictLiteral):
         return True
     if isinstance(value, (CallResult, Instance)):  # `dict()`, `defaultdict(list)`, `x: dict[...]`
