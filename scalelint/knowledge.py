@@ -34,7 +34,9 @@ params (positional parameter names, so a value is found by keyword or position),
 pooler-requires (the keyword a client needs behind a transaction-mode pooler),
 ttl-params / ttl-default (where a cache write takes its expiry, and whether leaving it
 out means "forever" or a finite default), namespace-kwarg (the keyword naming the cache
-namespace or key prefix a caching decorator fills or a delete clears), timeout ("none"
+namespace or key prefix a caching decorator fills or a delete clears), queued (true: the
+call only queues the command, a later `execute()` sends the batch in one round trip: a
+Redis pipeline), timeout ("none"
 or "default": whether an HTTP call without `timeout=` waits forever),
 property (reading the attribute, without a call, gives an object of that kind:
 `client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
@@ -87,6 +89,7 @@ SPEC_KEYS = {
     "ttl-params",
     "ttl-default",
     "namespace-kwarg",
+    "queued",
     "timeout",
 }
 FILE_KEYS = {
@@ -122,6 +125,7 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "ttl-params": list,
     "ttl-default": str,
     "namespace-kwarg": str,
+    "queued": bool,
     "timeout": str,
 }
 
@@ -155,6 +159,7 @@ class ApiSpec:
     ttl_params: tuple[str, ...] = ()
     ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
     namespace_kwarg: str | None = None
+    queued: bool = False  # no round trip of its own: sent later with the whole batch
     timeout: str | None = None  # "none": waits forever unless given one; "default": has one
 
     def argument(self, site: CallSite, name: str) -> Value | None:
@@ -267,6 +272,7 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         ttl_params=tuple(raw.get("ttl-params", ())),
         ttl_default=raw.get("ttl-default"),
         namespace_kwarg=raw.get("namespace-kwarg"),
+        queued=raw.get("queued", False),
         timeout=raw.get("timeout"),
     )
 

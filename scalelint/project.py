@@ -111,6 +111,11 @@ class Operation:
     heuristic: bool = False
     api: str = ""  # what was called: `requests.get`, `redis.client.set`
 
+    @property
+    def round_trip(self) -> bool:
+        """The call itself waits for the server; not a command queued on a Redis pipeline."""
+        return self.spec is None or not self.spec.queued
+
 
 @dataclass
 class ProjectModel:
@@ -640,7 +645,8 @@ class ProjectModel:
                 return None  # recursion: the cycle adds nothing new
             active.add(function)
             result: tuple[tuple[ChainStep, ...], Operation] | None = next(
-                (((), op) for op in self.operations.get(function, ()) if op.op in kinds), None
+                (((), op) for op in self.operations.get(function, ()) if op.op in kinds and op.round_trip),
+                None,
             )
             if result is None:
                 for site, target in self.call_edges.get(function, ()):
