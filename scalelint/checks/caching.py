@@ -598,19 +598,38 @@ def _plain_dict_value(project: ProjectModel, module: str, value: Value | None) -
     return False
 
 
+def _fills(fn: FunctionFacts) -> Iterator[tuple[str, str, Span]]:
+    """Where a function adds keys it computes to a module-level name: `CACHE[key] = ...`,
+    `CACHE.setdefault(key, ...)`, `CACHE.update({key: ...})`; literal keys are a fixed set."""
+    for name, span in fn.item_stores:
+        yield name, f"`{name}[...] = ...`", span
+    for site in fn.calls:
+        callee = site.callee
+        if not (isinstance(callee, Attr) and isinstance(callee.base, Global)):
+            continue
+        first = site.args[0] if site.args else None
+        literal = isinstance(first, Const) and HOLE not in str(first.value)
+        if callee.attr == "setdefault" and site.args and not literal:
+            yield callee.base.name, f"`{callee.base.name}.setdefault(...)`", site.span
+        elif callee.attr == "update" and site.args and first is None:
+            # A display with computed keys or a comprehension (a literal-keyed one is a
+            # DictLiteral); a dict built elsewhere may hold a fixed set of keys.
+            yield callee.base.name, f"`{callee.base.name}.update(...)`", site.span
+
+
 @check("SL205")
 def unbounded_local_cache(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for function, fn in project.functions.items():
         if function not in project.request_path:
             continue
         handler, _ = project.request_path[function]
-        for name, span in fn.item_stores:
+        for name, store, span in _fills(fn):
             if not CACHE_NAME.search(name) or not _plain_dict(project, function.module, name):
                 continue
             if _evicted_or_bounded(project, function.module, name):
                 continue
             message = (
-                f"`{name}[...] = ...` adds an entry to a module-level cache on every request "
+                f"{store} adds an entry to a module-level cache on every request "
                 f"({handler.label}) and nothing ever removes one: memory grows with every distinct "
                 "key until the worker is killed, and each worker holds its own copy; use "
                 "`cachetools.TTLCache(maxsize=..., ttl=...)` or Redis with a TTL"

@@ -11,6 +11,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeGuard
 
 import libcst as cst
 
@@ -697,13 +698,18 @@ class FactsVisitor(cst.CSTVisitor):
             self._note_item_store(target.target)
 
     def _note_item_store(self, target: cst.BaseExpression) -> None:
-        """`CACHE[key] = value` in a function, where CACHE is a module-level name."""
+        """`CACHE[key] = value` in a function, where CACHE is a module-level name and the
+        key is not a literal (`CACHE["settings"] = ...` is one entry, however often set)."""
         if (
             len(self.scopes) > 1
             and isinstance(target, cst.Subscript)
             and isinstance(target.value, cst.Name)
             and isinstance(self.lookup(target.value.value), Global)
         ):
+            index = target.slice[0].slice if len(target.slice) == 1 else None
+            key = self.value_of(index.value) if isinstance(index, cst.Index) else None
+            if isinstance(key, Const) and HOLE not in str(key.value):
+                return
             self._store_targets[id(target)] = target.value.value
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -897,7 +903,9 @@ class FactsVisitor(cst.CSTVisitor):
             elif arg.star == "**":
                 kwargs.append(("**", None))
             elif not arg.star:
-                args.append(self.value_of(arg.value))
+                # A dict display with literal keys only (`CACHE.update({"a": 1})`) is kept.
+                literal = _dict_literal(arg.value, 0) if _literal_keys(arg.value) else None
+                args.append(literal or self.value_of(arg.value))
         site = CallSite(
             callee=callee,
             text=dotted_text(node),
@@ -926,6 +934,13 @@ class FactsVisitor(cst.CSTVisitor):
         scope.calls.append(site)
         if self.class_stack and scope is self.module:
             self.class_stack[-1].calls.append(site)
+
+
+def _literal_keys(node: cst.BaseExpression) -> TypeGuard[cst.Dict]:
+    """A dict display whose keys are all plain string literals."""
+    return isinstance(node, cst.Dict) and all(
+        isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString) for e in node.elements
+    )
 
 
 def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
