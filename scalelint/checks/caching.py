@@ -36,12 +36,23 @@ UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
 
 
 def _expires_later(project: ProjectModel, op: Operation) -> bool:
-    """`r.hset(key, ...)` then `r.expire(key, 60)` in the same function."""
+    """`r.hset(key, ...)` then `r.expire(key, 60)` in the same function (for `mset(mapping)`
+    or a key phase 1 cannot describe, an `expire` on any key: `for key in data:
+    pipe.expire(key, t)`), or the function deletes the key again itself (not in a
+    `finally`: a lock released there is still held forever by a worker that dies)."""
     key = op.site.args[0] if op.site.args else None
-    return key is not None and any(
-        other.op == "cache.expire" and other.site.args and other.site.args[0] == key
-        for other in project.operations.get(op.function, ())
-    )
+    for other in project.operations.get(op.function, ()):
+        if other.op == "cache.expire" and (key is None or (other.site.args and other.site.args[0] == key)):
+            return True
+        if (
+            other.op == "cache.delete"
+            and key is not None
+            and other.site.args[:1] == (key,)
+            and other.site.span.line > op.site.span.line
+            and not other.site.in_finally
+        ):
+            return True
+    return False
 
 
 def _used_as_cache(project: ProjectModel, op: Operation, why: str) -> bool:
