@@ -440,13 +440,15 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
         data = _data_read(project, project.reachable_from(function))
         if data and not project.routing.one_off(function):
             namespace = (
-                decorator.call.kwarg(spec.namespace_kwarg)
+                spec.argument(decorator.call, spec.namespace_kwarg)
                 if decorator.call and spec.namespace_kwarg
                 else None
             )
-            head = (
+            # Only the static head: `key_prefix="view/%s"` is a template of its own.
+            text = (
                 namespace.value if isinstance(namespace, Const) and isinstance(namespace.value, str) else ""
             )
+            head = text.split(HOLE)[0].split("%")[0]
             family = KeyFamily(head, memoized=function)
             found.append(CachedRead(family, frozenset(data), project.path_of(function), decorator.line))
     return found
