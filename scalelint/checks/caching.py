@@ -274,19 +274,34 @@ def key_family(
     if isinstance(value, Const) and isinstance(value.value, str):
         head = value.value.split(HOLE)[0]
         return KeyFamily(head) if len(head) >= 3 else None
-    if not isinstance(value, CallResult) or depth >= MAX_BUILDER_DEPTH:
+    if depth >= MAX_BUILDER_DEPTH:
         return None
-    builder = project.resolve(value.callee, function.module)
-    if not isinstance(builder, FuncRef) or builder not in project.functions:
+    if isinstance(value, Attr):  # `workspace.cache_key`, a property that builds the key
+        builder = project.resolve(value, function.module)
+        if not isinstance(builder, FuncRef) or not _is_property(project.functions.get(builder)):
+            return None
+        arguments: dict[str, Value | None] = {}
+    elif isinstance(value, CallResult):
+        builder = project.resolve(value.callee, function.module)
+        if not isinstance(builder, FuncRef) or builder not in project.functions:
+            return None
+        site = _site_of(KeyScope(project.functions[function].calls, {}), value)
+        arguments = _arguments(project.functions[builder], site, isinstance(value.callee, Attr))
+    else:
         return None
     fn = project.functions[builder]
-    site = _site_of(KeyScope(project.functions[function].calls, {}), value)
-    arguments = _arguments(fn, site, isinstance(value.callee, Attr))
     families = {_filled_family(project, builder, returned, arguments, depth) for returned in fn.returns} or {
         None
     }
     found = families.pop() if len(families) == 1 else None
     return found if found is not None else KeyFamily(builder=builder)
+
+
+PROPERTIES = {"property", "cached_property"}
+
+
+def _is_property(fn: FunctionFacts | None) -> bool:
+    return fn is not None and any(name_of(d.callee) in PROPERTIES for d in fn.decorators)
 
 
 def _arguments(fn: FunctionFacts, site: CallSite | None, method: bool) -> dict[str, Value | None]:
@@ -476,8 +491,9 @@ def _deleted_family(project: ProjectModel, function: FuncRef, op: Operation) -> 
         return None
     target = op.site.args[0]
     if not isinstance(target, CallResult):
+        # A memoized function passed itself, not a property or method that builds a key.
         ref = project.resolve(target, function.module)
-        if isinstance(ref, FuncRef):
+        if isinstance(ref, FuncRef) and ref in project.routing.memoized:
             return KeyFamily(memoized=ref)
     return key_family(project, function, target)
 
