@@ -33,15 +33,20 @@ pool-size (the keywords whose values add up to a pool's maximum size, with defau
 params (positional parameter names, so a value is found by keyword or position),
 pooler-requires (the keyword a client needs behind a transaction-mode pooler),
 ttl-params / ttl-default (where a cache write takes its expiry, and whether leaving it
-out means "forever" or a finite default), timeout ("none" or "default": whether an HTTP
-call without `timeout=` waits forever),
+out means "forever" or a finite default), namespace-kwarg (the keyword naming the cache
+namespace or key prefix a caching decorator fills or a delete clears), queued (true: the
+call only queues the command, a later `execute()` sends the batch in one round trip: a
+Redis pipeline), timeout ("none"
+or "default": whether an HTTP call without `timeout=` waits forever),
 property (reading the attribute, without a call, gives an object of that kind:
 `client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
 
 Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
 base class whose `handler-methods` serve requests / run in the background / run when
-the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
+the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize (with
+`op = "cache.memoize"` when the decorator keeps results in a cache that code deletes
+from: Flask-Caching, aiocache, fastapi-cache), model (an
 ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
 name the attribute that lets the client pick the page size and the attribute that caps it),
 enumeration (a base class whose subclasses have a fixed set of members: `enum.Enum`),
@@ -86,6 +91,8 @@ SPEC_KEYS = {
     "url-arg",
     "ttl-params",
     "ttl-default",
+    "namespace-kwarg",
+    "queued",
     "timeout",
 }
 FILE_KEYS = {
@@ -120,6 +127,8 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "url-arg": (int, str),
     "ttl-params": list,
     "ttl-default": str,
+    "namespace-kwarg": str,
+    "queued": bool,
     "timeout": str,
 }
 
@@ -152,6 +161,8 @@ class ApiSpec:
     url_arg: int | str | None = None
     ttl_params: tuple[str, ...] = ()
     ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
+    namespace_kwarg: str | None = None
+    queued: bool = False  # no round trip of its own: sent later with the whole batch
     timeout: str | None = None  # "none": waits forever unless given one; "default": has one
 
     def argument(self, site: CallSite, name: str) -> Value | None:
@@ -263,6 +274,8 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         url_arg=raw.get("url-arg"),
         ttl_params=tuple(raw.get("ttl-params", ())),
         ttl_default=raw.get("ttl-default"),
+        namespace_kwarg=raw.get("namespace-kwarg"),
+        queued=raw.get("queued", False),
         timeout=raw.get("timeout"),
     )
 

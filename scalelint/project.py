@@ -111,6 +111,11 @@ class Operation:
     heuristic: bool = False
     api: str = ""  # what was called: `requests.get`, `redis.client.set`
 
+    @property
+    def round_trip(self) -> bool:
+        """The call itself waits for the server; not a command queued on a Redis pipeline."""
+        return self.spec is None or not self.spec.queued
+
 
 @dataclass
 class ProjectModel:
@@ -346,10 +351,10 @@ class ProjectModel:
         elif isinstance(base, FuncRef):
             # A decorated function is what its decorator makes of it: `@shared_task`
             # gives `send_report.delay(...)`.
+            # aiocache's `fn.cache.clear()`: an attribute of the decorated object.
             kind = self._decorated_kind(base)
-            spec = self.knowledge.method(kind, name) if kind else None
-            if kind is not None and spec is not None:
-                return MethodRef(kind, name, spec)
+            if kind is not None:
+                return self._attribute(KindRef(kind), name)
         if found is None and name in self.knowledge.attributes and isinstance(base, (ClassRef, ExtName)):
             return KindRef(self.knowledge.attributes[name])  # `Invoice.objects`
         return found
@@ -649,7 +654,8 @@ class ProjectModel:
                 return None  # recursion: the cycle adds nothing new
             active.add(function)
             result: tuple[tuple[ChainStep, ...], Operation] | None = next(
-                (((), op) for op in self.operations.get(function, ()) if op.op in kinds), None
+                (((), op) for op in self.operations.get(function, ()) if op.op in kinds and op.round_trip),
+                None,
             )
             if result is None:
                 for site, target in self.call_edges.get(function, ()):

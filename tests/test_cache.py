@@ -258,7 +258,7 @@ def test_equal_facts_give_equal_bytes_in_every_process() -> None:
     probe = (
         "from scalelint.cache import dump_facts, content_digest\n"
         "from scalelint.facts.python import python_facts\n"
-        "source = 'DATABASES = {\"default\": {\"ENGINE\": \"x\", \"HOST\": \"db\", \"PORT\": \"5432\"}}\\n'\n"
+        'source = \'DATABASES = {"default": {"ENGINE": "x", "HOST": "db", "PORT": "5432"}}\\n\'\n'
         "print(content_digest(dump_facts(python_facts('settings.py', source))))"
     )
     digests = {

@@ -7,9 +7,10 @@ import textwrap
 import libcst as cst
 
 from scalelint.facts import sql
-from scalelint.facts.model import Attr, CallResult, Global, Imported, Instance
+from scalelint.facts.formatted import FormattedText
+from scalelint.facts.model import Attr, CallResult, DictLiteral, Global, Imported, Instance, Opaque, Sequence
 from scalelint.facts.positions import MetadataPositions
-from scalelint.facts.python import FactsVisitor, python_facts
+from scalelint.facts.python import HOLE, FactsVisitor, python_facts
 from scalelint.facts.suppressions import is_suppressed, python_suppressions, sql_suppressions
 
 
@@ -268,3 +269,39 @@ def test_retry_and_chunk_loops_are_bounded_by_their_names_not_by_lookalikes() ->
     assert calls["d()"].per_item_loop is None
     assert calls["e(ids_chunk)"].per_item_loop is None
     assert calls["g(group)"].per_item_loop is None
+
+
+def test_a_joined_list_of_parts_is_a_formatted_string_with_its_holes() -> None:
+    code = """
+    def key(uid, rest):
+        plain = ":".join(["user", str(uid), "profile"])
+        spread = ":".join(["user", *rest])
+        return plain, spread
+    """
+    (returned,) = next(f for f in facts(code).functions if f.qualname == "key").returns
+    assert isinstance(returned, Sequence)
+    plain_key, spread_key = returned.items
+    assert isinstance(plain_key, FormattedText)
+    assert plain_key.value == f"user:{HOLE}:profile"
+    assert plain_key.holes == (Opaque("uid"),)
+    assert isinstance(spread_key, FormattedText)
+    assert spread_key.value == f"user:{HOLE}"
+    assert spread_key.holes == (None,)
+
+
+def test_item_stores_skip_literal_keys_and_literal_dicts_are_kept_as_arguments() -> None:
+    code = """
+    _cache = {}
+
+    def fill(key):
+        _cache["site"] = 1
+        _cache[key] = 2
+        _cache[f"user:{key}"] = 3
+        _cache.update({"beta": True})
+        _cache.update({key: True})
+    """
+    fn = next(f for f in facts(code).functions if f.qualname == "fill")
+    assert [span.line for _, span in fn.item_stores] == [6, 7]
+    updates = [site.args[0] for site in fn.calls if site.text.startswith("_cache.update")]
+    assert isinstance(updates[0], DictLiteral) and updates[0].keys == frozenset({"beta"})
+    assert updates[1] is None

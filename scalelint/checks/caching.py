@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
@@ -14,7 +14,9 @@ from scalelint.facts.model import (
     CallResult,
     CallSite,
     Const,
+    Decorator,
     DictLiteral,
+    FunctionFacts,
     Global,
     Imported,
     Instance,
@@ -25,6 +27,7 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Finding, Related, Span
+from scalelint.knowledge import ApiSpec
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain, name_of
 from scalelint.query_shapes import model_at
 from scalelint.request_path_types import FuncRef
@@ -33,12 +36,23 @@ UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
 
 
 def _expires_later(project: ProjectModel, op: Operation) -> bool:
-    """`r.hset(key, ...)` then `r.expire(key, 60)` in the same function."""
+    """`r.hset(key, ...)` then `r.expire(key, 60)` in the same function (for `mset(mapping)`
+    or a key phase 1 cannot describe, an `expire` on any key: `for key in data:
+    pipe.expire(key, t)`), or the function deletes the key again itself (not in a
+    `finally`: a lock released there is still held forever by a worker that dies)."""
     key = op.site.args[0] if op.site.args else None
-    return key is not None and any(
-        other.op == "cache.expire" and other.site.args and other.site.args[0] == key
-        for other in project.operations.get(op.function, ())
-    )
+    for other in project.operations.get(op.function, ()):
+        if other.op == "cache.expire" and (key is None or (other.site.args and other.site.args[0] == key)):
+            return True
+        if (
+            other.op == "cache.delete"
+            and key is not None
+            and other.site.args[:1] == (key,)
+            and other.site.span.line > op.site.span.line
+            and not other.site.in_finally
+        ):
+            return True
+    return False
 
 
 def _used_as_cache(project: ProjectModel, op: Operation, why: str) -> bool:
@@ -71,16 +85,15 @@ def _read_through(project: ProjectModel, op: Operation) -> bool:
     )
 
 
-def _without_ttl(op: Operation) -> str | None:
-    """Why a cache write keeps its entry forever, or None."""
-    spec = op.spec
+def _without_ttl(spec: ApiSpec | None, site: CallSite) -> str | None:
+    """Why a cache write (or a caching decorator) keeps its entry forever, or None."""
     if spec is None or spec.ttl_default is None:
         return None
-    given = {name: spec.argument(op.site, name) for name in spec.ttl_params}
-    given = {name: value for name, value in given.items() if value is not None or op.site.has_kwarg(name)}
+    given = {name: spec.argument(site, name) for name in spec.ttl_params}
+    given = {name: value for name, value in given.items() if value is not None or site.has_kwarg(name)}
     if any(value == Const(None) for value in given.values()):
         return f"`{next(n for n, v in given.items() if v == Const(None))}=None` keeps it forever"
-    if spec.ttl_default == "forever" and not given and not op.site.has_kwarg("**"):
+    if spec.ttl_default == "forever" and not given and not site.has_kwarg("**"):
         return "no expiry is set, so the entry stays until something deletes it"
     return None
 
@@ -90,7 +103,7 @@ def cache_without_ttl(project: ProjectModel, config: Config) -> Iterator[Finding
     for op in project.all_operations():
         if op.op != "cache.set" or project.routing.one_off(op.function):
             continue
-        why = _without_ttl(op)
+        why = _without_ttl(op.spec, op.site)
         if why is None or _expires_later(project, op):
             continue
         if op.spec is not None and op.spec.ttl_default == "forever" and not _used_as_cache(project, op, why):
@@ -114,6 +127,18 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
             continue  # a nested function's cache lives as long as the call that defines it
         for decorator in fn.decorators:
             ref = project.resolve(decorator.callee, function.module)
+            kept = _kept_forever(project, function, decorator)
+            if kept is not None:
+                _, query = reads[function]
+                message = (
+                    f"`@{decorator.text}` keeps the results of `{function.qualname}`, which reads the "
+                    f"database (query at {project.path_of(query.function)}:{query.site.span.line}), "
+                    f"with no expiry: {kept}; a missed invalidation then serves stale rows "
+                    "indefinitely; give it a short TTL"
+                )
+                span = Span(decorator.line, 1, decorator.line, 1)
+                yield finding("SL203", project.path_of(function), span, message)
+                continue
             if not isinstance(ref, ExtName):
                 continue
             call = decorator.call
@@ -127,6 +152,10 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
             unbounded = ref.qualname in UNBOUNDED_MEMOIZERS or (
                 ref.qualname == "functools.lru_cache" and call is not None and maxsize == Const(None)
             )
+            if ref.qualname == "cachetools.cached" and call is not None:
+                store = project.spec_of(decorator.callee, function.module)
+                held = store.argument(call, "cache") if store is not None else None
+                unbounded = _unbounded_store(project, function.module, held)
             if not unbounded:
                 continue
             _, query = reads[function]
@@ -138,6 +167,27 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
             )
             span = Span(decorator.line, 1, decorator.line, 1)
             yield finding("SL203", project.path_of(function), span, message)
+
+
+def _kept_forever(project: ProjectModel, function: FuncRef, decorator: Decorator) -> str | None:
+    """Why a shared-cache decorator (`@cached()` of aiocache) keeps results forever, or None."""
+    spec = project.spec_of(decorator.callee, function.module)
+    if spec is None or spec.op != "cache.memoize":
+        return None
+    call = decorator.call or CallSite(
+        decorator.callee, decorator.text, Span(decorator.line, 1, decorator.line, 1)
+    )
+    return _without_ttl(spec, call)
+
+
+def _unbounded_store(project: ProjectModel, module: str, value: Value | None) -> bool:
+    """A plain dict given to `cachetools.cached` (not a `TTLCache`), that nothing empties."""
+    if isinstance(value, Global):
+        held = dict(project.modules[module].module_vars).get(value.name)
+        return _plain_dict_value(project, module, held) and not _evicted_or_bounded(
+            project, module, value.name
+        )
+    return _plain_dict_value(project, module, value)
 
 
 @check("SL204")
@@ -166,6 +216,7 @@ def redis_keys_command(project: ProjectModel, config: Config) -> Iterator[Findin
 
 HOLE = "__scalelint_hole__"
 VERSIONED = re.compile(rf"version|(^|[:_-])v{HOLE}|updated_at", re.I)
+VERSIONED_HOLE = re.compile(r"version|updated_at|modified_at|\bmtime|etag", re.I)
 WRITE_RPC = re.compile(r"^(create|update|delete|insert|upsert|add|remove|set|archive)_", re.I)
 RPC_WORDS = re.compile(
     r"^(get|list|fetch|read|search|create|update|delete|insert|upsert|add|remove|set|archive)_|_(list|by_\w+|page|count)$",
@@ -180,12 +231,121 @@ def _norm(name: str) -> str:
     return name[:-1] if name.endswith("s") else name
 
 
-def key_family(value: Value | None) -> str | None:
-    """The static head of a cache key: `contacts:` of f"contacts:{tenant}:{page}"."""
+MAX_BUILDER_DEPTH = 4  # a key built by a function that calls another builder, and so on
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFamily:
+    """The keys a cache call addresses: their static head (`user:` of f"user:{uid}"), the
+    project function that builds them when its template cannot be read, or the function
+    whose results a caching decorator keeps (`@cache.memoize()`; `head` is then the
+    decorator's namespace or key prefix, if it names one)."""
+
+    head: str = ""
+    builder: FuncRef | None = None
+    memoized: FuncRef | None = None
+
+    def __str__(self) -> str:
+        if self.memoized is not None:
+            where = f" in namespace `{self.head}`" if self.head else ""
+            return f"of `{self.memoized.qualname}(...)`{where}"
+        return f"`{self.head}...`" if self.builder is None else f"`{self.builder.qualname}(...)`"
+
+    def may_be(self, other: KeyFamily | None) -> bool:
+        """Whether deleting `other` may delete keys of this family; an unknown key may."""
+        if other is None:
+            return True
+        if self.memoized is not None or other.memoized is not None:
+            if other.memoized is not None:  # `delete_memoized(fn)` deletes fn's results only
+                return other.memoized == self.memoized
+            # A namespace clear, or a literal key a decorator may have built (`view/...`).
+            return not self.head or not other.head or other.head.startswith(self.head)
+        if self.builder is None and other.builder is None:
+            return other.head.startswith(self.head) or self.head.startswith(other.head.rstrip("*"))
+        return self.builder is None or other.builder is None or self.builder == other.builder
+
+
+def key_family(
+    project: ProjectModel, function: FuncRef, value: Value | None, depth: int = 0
+) -> KeyFamily | None:
+    """The family of a key as `function` passes it: a literal or formatted string's head,
+    `":".join(["user", ...])`, or what a key-builder function returns (`user_key(uid)`
+    with `return f"user:{uid}"`, the call's literal arguments filled in)."""
     if isinstance(value, Const) and isinstance(value.value, str):
         head = value.value.split(HOLE)[0]
-        return head if len(head) >= 3 else None
-    return None
+        return KeyFamily(head) if len(head) >= 3 else None
+    if depth >= MAX_BUILDER_DEPTH:
+        return None
+    if isinstance(value, Attr):  # `workspace.cache_key`, a property that builds the key
+        builder = project.resolve(value, function.module)
+        if not isinstance(builder, FuncRef) or not _is_property(project.functions.get(builder)):
+            return None
+        arguments: dict[str, Value | None] = {}
+    elif isinstance(value, CallResult):
+        builder = project.resolve(value.callee, function.module)
+        if not isinstance(builder, FuncRef) or builder not in project.functions:
+            return None
+        site = _site_of(KeyScope(project.functions[function].calls, {}), value)
+        arguments = _arguments(project.functions[builder], site, isinstance(value.callee, Attr))
+    else:
+        return None
+    fn = project.functions[builder]
+    families = {_filled_family(project, builder, returned, arguments, depth) for returned in fn.returns} or {
+        None
+    }
+    found = families.pop() if len(families) == 1 else None
+    return found if found is not None else KeyFamily(builder=builder)
+
+
+PROPERTIES = {"property", "cached_property"}
+
+
+def _is_property(fn: FunctionFacts | None) -> bool:
+    return fn is not None and any(name_of(d.callee) in PROPERTIES for d in fn.decorators)
+
+
+def _arguments(fn: FunctionFacts, site: CallSite | None, method: bool) -> dict[str, Value | None]:
+    """What a call passes for each of a function's parameters, by name."""
+    if site is None:
+        return {}
+    names = [param.name for param in fn.params]
+    if method and names[:1] in (["self"], ["cls"]):
+        names = names[1:]
+    return {**dict(zip(names, site.args, strict=False)), **dict(site.kwargs)}
+
+
+def _filled_family(
+    project: ProjectModel,
+    builder: FuncRef,
+    returned: Value,
+    arguments: dict[str, Value | None],
+    depth: int,
+) -> KeyFamily | None:
+    """The head of a returned key, with parameters the caller passes as literals filled in:
+    `cache_key("user", uid)` of `return f"{kind}:{id}"` is `user:`."""
+    if isinstance(returned, FormattedText) and isinstance(returned.value, str):
+        parts = returned.value.split(HOLE)
+        head = parts[0]
+        for hole, part in zip(returned.holes, parts[1:], strict=False):
+            filled = arguments.get(hole.text) if isinstance(hole, Opaque) else hole
+            if not (isinstance(filled, Const) and isinstance(filled.value, str)):
+                break
+            head += filled.value.split(HOLE)[0]
+            if HOLE in filled.value:
+                break
+            head += part
+        return KeyFamily(head) if len(head) >= 3 else None
+    return key_family(project, builder, returned, depth + 1)
+
+
+def versioned(value: Value | None) -> bool:
+    """A key that changes when the data does: a version counter or `updated_at` in it."""
+    if not isinstance(value, Const):
+        return False
+    holes = value.holes if isinstance(value, FormattedText) else ()
+    return bool(VERSIONED.search(str(value.value))) or any(
+        VERSIONED_HOLE.search(value_text(hole)) for hole in holes if hole is not None
+    )
 
 
 def data_touched(op: Operation, project: ProjectModel | None = None) -> set[str]:
@@ -255,41 +415,95 @@ def _around(project: ProjectModel, function: FuncRef) -> set[FuncRef]:
 
 @dataclass(frozen=True, slots=True)
 class CachedRead:
-    family: str
+    """A cache entry filled from the database: its key family, the data it holds, and
+    where it is filled (the cache write, or the caching decorator)."""
+
+    family: KeyFamily
     data: frozenset[str]
-    store: Operation
+    path: str
+    line: int
+
+
+def _data_read(project: ProjectModel, functions: Iterable[FuncRef]) -> set[str]:
+    """The tables, models and RPCs these functions query."""
+    data: set[str] = set()
+    for function in functions:
+        for read in project.operations.get(function, ()):
+            if read.op == "db.query":
+                data |= data_touched(read)
+        # A queryset evaluated by `list(...)` runs no operation of its own: its model counts.
+        for site in project.functions[function].calls:
+            data |= _models_named(method_chain(site.callee))
+    return data
 
 
 def cached_reads(project: ProjectModel) -> list[CachedRead]:
-    """Cache writes whose function (or what it calls) reads the data being cached."""
+    """Cache writes whose function (or what it calls) reads the data being cached, and
+    functions whose results a caching decorator keeps (Flask-Caching, aiocache,
+    fastapi-cache) that read the database."""
     found: list[CachedRead] = []
     for op in project.all_operations():
         if op.op != "cache.set" or not op.site.args or project.routing.one_off(op.function):
             continue
-        family = key_family(op.site.args[0])
-        key = op.site.args[0]
-        if family is None or (isinstance(key, Const) and VERSIONED.search(str(key.value))):
+        family = key_family(project, op.function, op.site.args[0])
+        if family is None or versioned(op.site.args[0]):
             continue  # versioned keys change when the data does
-        data: set[str] = set()
-        for function in _around(project, op.function):
-            for read in project.operations.get(function, ()):
-                if read.op == "db.query":
-                    data |= data_touched(read)
-            # A queryset evaluated by `list(...)` runs no operation of its own: its model counts.
-            for site in project.functions[function].calls:
-                data |= _models_named(method_chain(site.callee))
+        data = _data_read(project, _around(project, op.function))
         if data:
-            found.append(CachedRead(family, frozenset(data), op))
+            found.append(CachedRead(family, frozenset(data), project.path_of(op.function), op.site.span.line))
+    for function, decorator, spec in _caching_decorators(project):
+        data = _data_read(project, project.reachable_from(function))
+        if data and not project.routing.one_off(function):
+            namespace = (
+                spec.argument(decorator.call, spec.namespace_kwarg)
+                if decorator.call and spec.namespace_kwarg
+                else None
+            )
+            # Only the static head: `key_prefix="view/%s"` is a template of its own.
+            text = (
+                namespace.value if isinstance(namespace, Const) and isinstance(namespace.value, str) else ""
+            )
+            head = text.split(HOLE)[0].split("%")[0]
+            family = KeyFamily(head, memoized=function)
+            found.append(CachedRead(family, frozenset(data), project.path_of(function), decorator.line))
     return found
 
 
-def _invalidated(project: ProjectModel, around: set[FuncRef], family: str) -> bool:
+def _caching_decorators(project: ProjectModel) -> Iterator[tuple[FuncRef, Decorator, ApiSpec]]:
+    """Functions whose results a shared cache keeps (`op = "cache.memoize"` decorators)."""
+    for function, fn in project.functions.items():
+        for decorator in fn.decorators:
+            spec = project.spec_of(decorator.callee, function.module)
+            if spec is not None and spec.op == "cache.memoize":
+                yield function, decorator, spec
+
+
+def _deleted_family(project: ProjectModel, function: FuncRef, op: Operation) -> KeyFamily | None:
+    """What a delete removes: a namespace (`FastAPICache.clear(namespace="users")`), a
+    memoized function's results (`cache.delete_memoized(get_user)`), or a key family."""
+    spec = op.spec
+    if spec is not None and spec.namespace_kwarg and op.site.has_kwarg(spec.namespace_kwarg):
+        namespace = op.site.kwarg(spec.namespace_kwarg)
+        if isinstance(namespace, Const) and isinstance(namespace.value, str):
+            return KeyFamily(namespace.value.split(HOLE)[0])
+        return None
+    if not op.site.args:
+        return None
+    target = op.site.args[0]
+    if not isinstance(target, CallResult):
+        # A memoized function passed itself, not a property or method that builds a key.
+        ref = project.resolve(target, function.module)
+        if isinstance(ref, FuncRef) and ref in project.routing.memoized:
+            return KeyFamily(memoized=ref)
+    return key_family(project, function, target)
+
+
+def _invalidated(project: ProjectModel, around: set[FuncRef], family: KeyFamily) -> bool:
     for other in around:
         for op in project.operations.get(other, ()):
             if op.op not in ("cache.delete", "cache.flush", "cache.scan"):
                 continue
-            deleted = key_family(op.site.args[0]) if op.site.args else None
-            if deleted is None or deleted.startswith(family) or family.startswith(deleted.rstrip("*")):
+            if family.may_be(_deleted_family(project, other, op)):
                 return True  # a computed key may be this one: give it the benefit of the doubt
     return False
 
@@ -363,15 +577,13 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
                     around |= {f for r in receivers for f in project.reachable_from(r)}
             if _invalidated(project, around, read.family):
                 continue
-            store = read.store
             message = (
                 f"`{op.site.text}` changes {', '.join(sorted(written & read.data))} but nothing "
-                f"invalidates the cache entries `{read.family}...` that "
-                f"{project.path_of(store.function)}:{store.site.span.line} fills from it: readers "
-                "get stale data until the entry expires (forever without a TTL); delete those keys "
-                "after the write (or put a version in the key)"
+                f"invalidates the cache entries {read.family} that {read.path}:{read.line} fills "
+                "from it: readers get stale data until the entry expires (forever without a TTL); "
+                "delete those keys after the write (or put a version in the key)"
             )
-            related = (Related(project.path_of(store.function), store.site.span.line, "the cached read"),)
+            related = (Related(read.path, read.line, "the cached read"),)
             yield finding("SL201", project.path_of(op.function), op.site.span, message, related)
             break
 
@@ -403,7 +615,10 @@ PLAIN_DICTS = {"builtins.dict", "collections.defaultdict", "collections.OrderedD
 
 def _plain_dict(project: ProjectModel, module: str, name: str) -> bool:
     """The module-level name holds a dict with no bound of its own (not a TTLCache)."""
-    value = dict(project.modules[module].module_vars).get(name)
+    return _plain_dict_value(project, module, dict(project.modules[module].module_vars).get(name))
+
+
+def _plain_dict_value(project: ProjectModel, module: str, value: Value | None) -> bool:
     if isinstance(value, DictLiteral):
         return True
     if isinstance(value, (CallResult, Instance)):  # `dict()`, `defaultdict(list)`, `x: dict[...]`
@@ -412,19 +627,38 @@ def _plain_dict(project: ProjectModel, module: str, name: str) -> bool:
     return False
 
 
+def _fills(fn: FunctionFacts) -> Iterator[tuple[str, str, Span]]:
+    """Where a function adds keys it computes to a module-level name: `CACHE[key] = ...`,
+    `CACHE.setdefault(key, ...)`, `CACHE.update({key: ...})`; literal keys are a fixed set."""
+    for name, span in fn.item_stores:
+        yield name, f"`{name}[...] = ...`", span
+    for site in fn.calls:
+        callee = site.callee
+        if not (isinstance(callee, Attr) and isinstance(callee.base, Global)):
+            continue
+        first = site.args[0] if site.args else None
+        literal = isinstance(first, Const) and HOLE not in str(first.value)
+        if callee.attr == "setdefault" and site.args and not literal:
+            yield callee.base.name, f"`{callee.base.name}.setdefault(...)`", site.span
+        elif callee.attr == "update" and site.args and first is None:
+            # A display with computed keys or a comprehension (a literal-keyed one is a
+            # DictLiteral); a dict built elsewhere may hold a fixed set of keys.
+            yield callee.base.name, f"`{callee.base.name}.update(...)`", site.span
+
+
 @check("SL205")
 def unbounded_local_cache(project: ProjectModel, config: Config) -> Iterator[Finding]:
     for function, fn in project.functions.items():
         if function not in project.request_path:
             continue
         handler, _ = project.request_path[function]
-        for name, span in fn.item_stores:
+        for name, store, span in _fills(fn):
             if not CACHE_NAME.search(name) or not _plain_dict(project, function.module, name):
                 continue
             if _evicted_or_bounded(project, function.module, name):
                 continue
             message = (
-                f"`{name}[...] = ...` adds an entry to a module-level cache on every request "
+                f"{store} adds an entry to a module-level cache on every request "
                 f"({handler.label}) and nothing ever removes one: memory grows with every distinct "
                 "key until the worker is killed, and each worker holds its own copy; use "
                 "`cachetools.TTLCache(maxsize=..., ttl=...)` or Redis with a TTL"

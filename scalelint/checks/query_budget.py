@@ -67,7 +67,7 @@ def _per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
 def _per_row_any_loop(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
     for op in project.all_operations():
         loop = op.site.per_item_loop
-        if op.op in kinds and loop is not None and not project.routing.one_off(op.function):
+        if op.op in kinds and op.round_trip and loop is not None and not project.routing.one_off(op.function):
             yield PerRow(op.function, op.site, loop, op, ())
     reaching = project.reaches(kinds)
     for caller, edges in project.call_edges.items():

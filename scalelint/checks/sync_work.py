@@ -201,7 +201,9 @@ BLOCKING = {
 def blocking_call_in_async(project: ProjectModel, config: Config) -> Iterator[Finding]:
     loop_code = project.routing.on_event_loop
     for op in project.all_operations():
-        if op.op not in BLOCKING or op.site.awaited or op.site.in_lambda or op.function not in loop_code:
+        if op.op not in BLOCKING or not op.round_trip or op.site.awaited or op.site.in_lambda:
+            continue
+        if op.function not in loop_code:
             continue
         handler, chain = loop_code[op.function]
         names = " → ".join([step.caller.qualname for step in chain] + [op.function.qualname])

@@ -351,7 +351,7 @@ class FunctionFacts:
     returns: tuple[Value, ...] = ()
     returned_names: tuple[str, ...] = ()
     param_calls: tuple[CallSite, ...] = ()
-    item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name
+    item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name, key not literal
     item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`, or `CACHE = {}` under `global`
     item_reads: tuple[ItemRead, ...] = ()
 

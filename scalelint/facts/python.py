@@ -11,6 +11,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeGuard
 
 import libcst as cst
 
@@ -205,7 +206,30 @@ def _string_text(node: cst.BaseExpression) -> str | None:
             return (left or HOLE) + (right or HOLE)
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
         return _string_text(node.left)
+    joined = _joined(node)
+    if joined is not None:
+        separator, items = joined
+        texts = [_string_text(item) if item is not None else None for item in items]
+        return separator.join(HOLE if text is None else text for text in texts)
     return None
+
+
+def _joined(node: cst.BaseExpression) -> tuple[str, list[cst.BaseExpression | None]] | None:
+    """`":".join(["user", str(uid)])`: the separator and the items (None for `*rest`)."""
+    if not (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "join"
+        and isinstance(node.func.value, cst.SimpleString)
+        and len(node.args) == 1
+        and isinstance(node.args[0].value, (cst.List, cst.Tuple))
+    ):
+        return None
+    separator = _simple_string(node.func.value)
+    if separator is None:
+        return None
+    elements = node.args[0].value.elements
+    return separator, [None if isinstance(e, cst.StarredElement) else e.value for e in elements]
 
 
 class FactsVisitor(cst.CSTVisitor):
@@ -348,7 +372,7 @@ class FactsVisitor(cst.CSTVisitor):
             if isinstance(base, Imported):
                 return Imported(f"{base.dotted}.{node.attr.value}")
             return Attr(base, node.attr.value)
-        if isinstance(node, cst.Call):
+        if isinstance(node, cst.Call) and _joined(node) is None:
             callee = self.value_of(node.func)
             if callee is None:
                 return None
@@ -427,6 +451,19 @@ class FactsVisitor(cst.CSTVisitor):
             if isinstance(right, cst.Tuple):
                 return tuple(self.value_of(e.value) for e in right.elements)
             return (self.value_of(right),)
+        joined = _joined(node)
+        if joined is not None:
+            return tuple(
+                hole
+                for item in joined[1]
+                for hole in (
+                    (None,)
+                    if item is None
+                    else self._holes(item)
+                    if _string_text(item) is not None
+                    else (self.value_of(item),)
+                )
+            )
         return ()
 
     def _bound(self, node: cst.BaseExpression | None) -> Value | None:
@@ -689,13 +726,18 @@ class FactsVisitor(cst.CSTVisitor):
             self._note_item_store(target.target)
 
     def _note_item_store(self, target: cst.BaseExpression) -> None:
-        """`CACHE[key] = value` in a function, where CACHE is a module-level name."""
+        """`CACHE[key] = value` in a function, where CACHE is a module-level name and the
+        key is not a literal (`CACHE["settings"] = ...` is one entry, however often set)."""
         if (
             len(self.scopes) > 1
             and isinstance(target, cst.Subscript)
             and isinstance(target.value, cst.Name)
             and isinstance(self.lookup(target.value.value), Global)
         ):
+            index = target.slice[0].slice if len(target.slice) == 1 else None
+            key = self.value_of(index.value) if isinstance(index, cst.Index) else None
+            if isinstance(key, Const) and HOLE not in str(key.value):
+                return
             self._store_targets[id(target)] = target.value.value
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -955,7 +997,9 @@ class FactsVisitor(cst.CSTVisitor):
             elif arg.star == "**":
                 kwargs.append(("**", None))
             elif not arg.star:
-                args.append(self.value_of(arg.value))
+                # A dict display with literal keys only (`CACHE.update({"a": 1})`) is kept.
+                literal = _dict_literal(arg.value, 0) if _literal_keys(arg.value) else None
+                args.append(literal or self.value_of(arg.value))
         site = CallSite(
             callee=callee,
             text=dotted_text(node),
@@ -992,6 +1036,13 @@ class FactsVisitor(cst.CSTVisitor):
         started = started_function(node)
         if started is not None and loops:
             self._per_item_call(node, span, started, _fanned_out(loops))
+
+
+def _literal_keys(node: cst.BaseExpression) -> TypeGuard[cst.Dict]:
+    """A dict display whose keys are all plain string literals."""
+    return isinstance(node, cst.Dict) and all(
+        isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString) for e in node.elements
+    )
 
 
 def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
