@@ -73,6 +73,7 @@ class Config:
     pgbouncer_pool_size: tuple[int, int] = (20, 50)
     max_page_size: int = 100
     max_db_calls_per_request: int = 1
+    accepted_staleness: int = 0  # seconds a cached read may lag a write (SL201)
     tenant_columns: tuple[str, ...] = ("tenant_id",)
     # Functions a row-level-security policy should call once per query, not per row.
     rls_functions: tuple[str, ...] = ("auth.uid", "auth.jwt", "auth.role", "auth.email", "current_setting")
@@ -185,6 +186,7 @@ FIELDS = {
     "pgbouncer-pool-size": ("pgbouncer_pool_size", _size_range),
     "max-page-size": ("max_page_size", _positive_int),
     "max-db-calls-per-request": ("max_db_calls_per_request", _positive_int),
+    "accepted-staleness": ("accepted_staleness", _positive_int),
     "request-path": ("request_path", _request_path),
     "tenant-columns": ("tenant_columns", _str_list),
     "rls-functions": ("rls_functions", _str_list),

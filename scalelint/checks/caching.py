@@ -422,6 +422,7 @@ class CachedRead:
     data: frozenset[str]
     path: str
     line: int
+    ttl: int | None = None  # seconds, when the write gives a literal expiry
 
 
 def _data_read(project: ProjectModel, functions: Iterable[FuncRef]) -> set[str]:
@@ -450,7 +451,8 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
             continue  # versioned keys change when the data does
         data = _data_read(project, _around(project, op.function))
         if data:
-            found.append(CachedRead(family, frozenset(data), project.path_of(op.function), op.site.span.line))
+            path, line = project.path_of(op.function), op.site.span.line
+            found.append(CachedRead(family, frozenset(data), path, line, _ttl_seconds(op.spec, op.site)))
     for function, decorator, spec in _caching_decorators(project):
         data = _data_read(project, project.reachable_from(function))
         if data and not project.routing.one_off(function):
@@ -465,8 +467,21 @@ def cached_reads(project: ProjectModel) -> list[CachedRead]:
             )
             head = text.split(HOLE)[0].split("%")[0]
             family = KeyFamily(head, memoized=function)
-            found.append(CachedRead(family, frozenset(data), project.path_of(function), decorator.line))
+            ttl = _ttl_seconds(spec, decorator.call) if decorator.call else None
+            found.append(CachedRead(family, frozenset(data), project.path_of(function), decorator.line, ttl))
     return found
+
+
+def _ttl_seconds(spec: ApiSpec | None, site: CallSite) -> int | None:
+    """The expiry a cache write or caching decorator gives as a literal, in seconds
+    (`ex=60`, `px=500`, `timeout=300`); None when it gives none or an expression."""
+    for name in spec.ttl_params if spec is not None else ():
+        value = spec.argument(site, name) if spec is not None else None
+        if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+            if name.endswith("at"):  # `exat` / `pxat`: a moment, not a duration
+                return None
+            return value.value // 1000 if name.startswith("p") else value.value
+    return None
 
 
 def _caching_decorators(project: ProjectModel) -> Iterator[tuple[FuncRef, Decorator, ApiSpec]]:
@@ -568,6 +583,8 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
         for read in reads:
             if not written & read.data:
                 continue
+            if read.ttl is not None and 0 < read.ttl <= config.accepted_staleness:
+                continue  # the team accepts entries this much behind the data
             if around is None:
                 around = _around(project, op.function)
                 around |= _on_commit(project, around)
