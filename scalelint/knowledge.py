@@ -36,7 +36,11 @@ ttl-params / ttl-default (where a cache write takes its expiry, and whether leav
 out means "forever" or a finite default), timeout ("none" or "default": whether an HTTP
 call without `timeout=` waits forever),
 property (reading the attribute, without a call, gives an object of that kind:
-`client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
+`client.chat.completions.create`), url-arg (where an HTTP call takes its URL),
+limit-arg (the argument that caps the rows a query call returns: pymongo
+`find(limit=20)`, motor `to_list(length=50)`; missing, None or 0 caps nothing).
+A `__getitem__` method entry says what subscripting an object gives (`db["users"]`);
+without one, a subscript is an element, as if iterated (`__iter__`).
 
 Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
@@ -84,6 +88,7 @@ SPEC_KEYS = {
     "ttl-params",
     "ttl-default",
     "timeout",
+    "limit-arg",
 }
 FILE_KEYS = {
     "library",
@@ -118,6 +123,7 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "ttl-params": list,
     "ttl-default": str,
     "timeout": str,
+    "limit-arg": str,
 }
 
 
@@ -150,6 +156,7 @@ class ApiSpec:
     ttl_params: tuple[str, ...] = ()
     ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
     timeout: str | None = None  # "none": waits forever unless given one; "default": has one
+    limit_arg: str | None = None  # found by keyword or by its position in `params`
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -261,6 +268,7 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         ttl_params=tuple(raw.get("ttl-params", ())),
         ttl_default=raw.get("ttl-default"),
         timeout=raw.get("timeout"),
+        limit_arg=raw.get("limit-arg"),
     )
 
 

@@ -12,24 +12,46 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import at_operation, check, finding, reached_from, request_chain
+from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Opaque, Sequence, SqlStatement, Value
+from scalelint.facts.model import (
+    Attr,
+    CallResult,
+    CallSite,
+    Const,
+    DictLiteral,
+    Opaque,
+    Sequence,
+    SqlStatement,
+    Value,
+)
 from scalelint.findings import Finding, Severity, Span
 from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain
-from scalelint.query_shapes import model_of, pins_one_row, query_of
+from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of
 
 KEY_COLUMNS = {"id", "pk"}
 KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
+# A MongoDB filter on the document key (`{"_id": x}`) reads one document, unless an
+# operator widens it (`{"_id": {"$in": ids}}`).
+DOCUMENT_KEY = "_id"
+WIDENING_OPERATORS = {"$in", "$nin", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists", "$regex", "$or", "$not"}
+# Chain steps that skip rows and that order them, across the query builders.
+OFFSET_STEPS = {"offset", "skip"}
+ORDER_STEPS = {"order_by", "order", "sort"}
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
     """A query an operation runs, as far as its bounds are concerned."""
 
-    library: str  # sql | sqlalchemy | django | supabase
+    library: str  # sql | sqlalchemy | django | supabase | mongo
     chain: list[Link]
     statement: SqlStatement | None = None
+    iterated: Value | None = None  # the lazy query a loop, `list()` or `to_list()` runs
+
+
+# Kinds whose queries are lazy until iterated: the library each belongs to.
+LAZY_QUERIES = {"django": "django", "mongo": "mongo"}
 
 
 def _query(project: ProjectModel, op: Operation) -> Query | None:
@@ -50,11 +72,14 @@ def _query(project: ProjectModel, op: Operation) -> Query | None:
         return Query("sqlalchemy", chain)
     if api in ("sqlalchemy.query.all", "sqlalchemy.query.__iter__"):
         return Query("sqlalchemy", method_chain(receiver))
-    if api.startswith("django.") and api.endswith(".__iter__"):
+    library = LAZY_QUERIES.get(api.split(".", 1)[0])
+    if library is not None and api.endswith(".__iter__"):
         # `for x in qs` iterates its receiver; `list(qs)` / `Serializer(qs, many=True)` its argument.
         iterating = isinstance(site.callee, Attr) and site.callee.attr == "__iter__"
         iterated = receiver if iterating else (site.args[0] if site.args else None)
-        return Query("django", method_chain(iterated))
+        return Query(library, method_chain(iterated), iterated=iterated)
+    if api == "mongo.cursor.to_list":
+        return Query("mongo", method_chain(receiver), iterated=receiver)
     if api == "supabase.query.execute":
         return Query("supabase", method_chain(receiver))
     return None
@@ -69,6 +94,10 @@ def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
     shape = query_of(project, op)
     if shape is not None and pins_one_row(shape):
         return True  # equality on the primary key or a unique column, from the schema
+    if any(_caps(value) for value, _ in _limit_arguments(project, op, query)):
+        return True  # `find(limit=20)`, `to_list(length=50)`
+    if query.library == "mongo" and _filters_on_document_key(project, op, query):
+        return True
     statement = query.statement
     if statement is not None:
         return (
@@ -82,6 +111,48 @@ def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
             return True
         if link.name in ("eq", "filter_by") and (link.first_text or "") in KEY_COLUMNS:
             return True
+    return False
+
+
+def _query_sites(project: ProjectModel, op: Operation, query: Query) -> list[tuple[str, CallSite]]:
+    """The calls of the query's chain made in the operation's function, with their method
+    names, outermost first, then the operation's own call."""
+    found = [
+        (method, site)
+        for method, _, site in chain_calls(project, op.function, query.iterated)
+        if site is not None
+    ]
+    own = op.site.callee.attr if isinstance(op.site.callee, Attr) else ""
+    return [*found, (own, op.site)]
+
+
+def _limit_arguments(project: ProjectModel, op: Operation, query: Query) -> list[tuple[Value, CallSite]]:
+    """Values given to the arguments that knowledge says cap a query's rows (`limit-arg`):
+    `find(limit=n)`, `to_list(length=n)`, with the call each is given to."""
+    found = []
+    for _, site in _query_sites(project, op, query):
+        spec = project.spec_of(site.callee, op.function.module)
+        if spec is None or spec.limit_arg is None:
+            continue
+        value = spec.argument(site, spec.limit_arg)
+        if value is not None:
+            found.append((value, site))
+    return found
+
+
+def _caps(value: Value) -> bool:
+    """A row cap given as an argument caps something unless it is None or 0 (pymongo's
+    `limit=0` and motor's `to_list(None)` mean every row)."""
+    return value not in (Const(None), Const(0))
+
+
+def _filters_on_document_key(project: ProjectModel, op: Operation, query: Query) -> bool:
+    """`find({"_id": x})`: a filter document naming the document key with no widening operator."""
+    for method, site in _query_sites(project, op, query):
+        spec = project.spec_of(site.callee, op.function.module)
+        document = spec.argument(site, "filter") if spec is not None and method == "find" else None
+        if isinstance(document, DictLiteral) and DOCUMENT_KEY in document.keys:
+            return not (document.keys & WIDENING_OPERATORS)
     return False
 
 
@@ -104,6 +175,7 @@ FIX = {
     "sqlalchemy": "add `.order_by(...).limit(size).offset(...)` with a capped size",
     "django": "slice the queryset (`qs.order_by(...)[start:end]`) or use `Paginator`/DRF pagination",
     "supabase": "add `.order(...).range(start, end)` (or `.limit(n)`)",
+    "mongo": "add `.sort(...).limit(n)` (or `to_list(length=n)`); page by `_id` (`{'_id': {'$gt': last}}`)",
 }
 
 
@@ -129,8 +201,9 @@ def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
                 "table grows, and it still moves up to max-rows rows per request; " + FIX["supabase"]
             )
         else:
+            rows = "document of its collection" if query.library == "mongo" else "row of its table"
             message = (
-                f"`{op.site.text}` can return every row of its table {where}: it gets slower and "
+                f"`{op.site.text}` can return every {rows} {where}: it gets slower and "
                 "heavier with every row added (100K rows is seconds and megabytes per request); "
                 + FIX[query.library]
             )
@@ -146,7 +219,7 @@ def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
     yield from unpaginated_drf_list(project)
 
 
-def _pages(query: Query) -> tuple[bool, bool, bool]:
+def _pages(project: ProjectModel, op: Operation, query: Query) -> tuple[bool, bool, bool]:
     """(takes a page, has an order, offset from a parameter) for a query."""
     statement = query.statement
     if statement is not None:
@@ -157,12 +230,38 @@ def _pages(query: Query) -> tuple[bool, bool, bool]:
         )
     names = {link.name for link in query.chain}
     # A page: an offset or range, or a limit the caller sets (`.limit(size)`).
-    paged = bool(names & {"offset", "range", "[:]", "[a:]"}) or any(
+    paged = bool(names & (OFFSET_STEPS | {"range", "[:]", "[a:]"})) or any(
         link.name == "limit" and not link.literal for link in query.chain
     )
-    ordered = bool(names & {"order_by", "order"})
-    offset_from_caller = any(link.name == "offset" and not link.literal for link in query.chain)
+    ordered = bool(names & ORDER_STEPS)
+    offset_from_caller = any(link.name in OFFSET_STEPS and not link.literal for link in query.chain)
+    if query.library == "mongo":
+        # `find(filter, sort=[...], skip=n, limit=m)` takes its page by keyword.
+        for method, site in _query_sites(project, op, query):
+            if method != "find":
+                continue
+            ordered = ordered or site.has_kwarg("sort")
+            skip = site.kwarg("skip")
+            paged = paged or skip is not None
+            offset_from_caller = offset_from_caller or (skip is not None and not isinstance(skip, Const))
     return paged, ordered, offset_from_caller
+
+
+def _page_span(project: ProjectModel, op: Operation, query: Query, *steps: set[str]) -> Span:
+    """Where a query takes its page: the first of `steps` (in that order of preference) in
+    its chain, `.offset()` / `.skip()` / `.range()` / `.limit()`, when this function makes
+    that call; else the call that runs the query (raw SQL, a slice, a chain built elsewhere)."""
+    if query.statement is not None:
+        return op.site.span
+    built = op.site.args[0] if query.library == "sqlalchemy" and op.site.args else query.iterated
+    if built is None and isinstance(op.site.callee, Attr):
+        built = op.site.callee.base
+    calls = chain_calls(project, op.function, built)
+    for wanted in steps:
+        for method, _, site in calls:
+            if method in wanted and site is not None and site.method_span is not None:
+                return site.method_span
+    return op.site.span
 
 
 @check("SL403")
@@ -173,7 +272,7 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
         query = _query(project, op)
         if query is None:
             continue
-        paged, ordered, _ = _pages(query)
+        paged, ordered, _ = _pages(project, op, query)
         if not paged or ordered:
             continue
         if query.library == "django" and _default_ordering(project, op) is not False:
@@ -185,7 +284,16 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
         )
         if query.library == "django":
             message += ", with `.order_by('-created_at', '-id')` or the model's `Meta.ordering`"
-        yield at_operation("SL403", project, op, message)
+        if query.library == "mongo":
+            message += ", with `.sort([('created_at', -1), ('_id', -1)])`"
+        span = _page_span(project, op, query, OFFSET_STEPS | {"range"}, {"limit"})
+        yield _at(project, op, span, "SL403", message)
+
+
+def _at(project: ProjectModel, op: Operation, span: Span, rule: str, message: str) -> Finding:
+    """A finding at `span` in the operation's function, with its request chain."""
+    related = request_chain(project, op.function) if op.function in project.request_path else ()
+    return finding(rule, project.path_of(op.function), span, message, related)
 
 
 def _default_ordering(project: ProjectModel, op: Operation) -> bool | None:
@@ -209,7 +317,7 @@ def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Fi
         query = _query(project, op)
         if query is None:
             continue
-        paged, _, offset_from_caller = _pages(query)
+        paged, _, offset_from_caller = _pages(project, op, query)
         if not (paged and offset_from_caller):
             continue
         message = (
@@ -218,7 +326,7 @@ def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Fi
             "use keyset pagination (`WHERE (created_at, id) < (%s, %s) ORDER BY created_at DESC, "
             "id DESC LIMIT %s`)"
         )
-        yield at_operation("SL404", project, op, message)
+        yield _at(project, op, _page_span(project, op, query, OFFSET_STEPS | {"range"}), "SL404", message)
 
 
 PAGE_SIZE_NAMES = {
@@ -234,6 +342,8 @@ PAGE_SIZE_NAMES = {
     "rows",
     "n",
 }
+# Chain steps that take a page size.
+PAGE_SIZE_STEPS = {"limit", "range", "paginate", "fetch"}
 REQUEST_DATA = {"args", "GET", "query_params", "values", "form"}
 
 
@@ -279,8 +389,11 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             candidates.extend(value for _, value in op.site.kwargs)
         receiver = op.site.callee.base if isinstance(op.site.callee, Attr) else None
         for link in method_chain(receiver) + method_chain(op.site.args[0] if op.site.args else None):
-            if link.name in ("limit", "range", "paginate", "fetch") and not link.literal:
+            if link.name in PAGE_SIZE_STEPS and not link.literal:
                 candidates.append(link.first_value)
+        query = _query(project, op)
+        if query is not None:
+            candidates.extend(value for value, _ in _limit_arguments(project, op, query))
         name = next((n for n in (_request_page_size(project, op, v) for v in candidates) if n), None)
         if name is None:
             continue
@@ -289,7 +402,8 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             f"request with {name}=1000000 reads the whole table; clamp it (`min({name}, "
             f"{config.max_page_size})`, FastAPI `Query(le={config.max_page_size})`, DRF `max_page_size`)"
         )
-        yield at_operation("SL402", project, op, message)
+        span = op.site.span if query is None else _page_span(project, op, query, PAGE_SIZE_STEPS)
+        yield _at(project, op, span, "SL402", message)
     yield from _drf_paginators(project, config)
 
 

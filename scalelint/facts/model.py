@@ -279,6 +279,7 @@ class CallSite:
     awaited: bool = False
     in_lambda: bool = False
     consumed_by: str | None = None
+    method_span: Span | None = None  # the method's name in `chain.offset(n)`: where that step is
 
     @property
     def per_item_loop(self) -> Loop | None:

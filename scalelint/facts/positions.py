@@ -86,6 +86,7 @@ class AstPositions:
                 found["decorator"].extend(node.decorator_list)
         self._nodes = {c: sorted(nodes, key=_source_order) for c, nodes in found.items()}
         self._next = {c: 0 for c in self._nodes}
+        self._last_call: ast.Call | None = None
 
     def take(self, node: cst.CSTNode) -> Span:
         """The span of `node`, the next node of its category in source order."""
@@ -102,7 +103,18 @@ class AstPositions:
             and _cst_callee_name(node.func) != _callee_name(found.func)
         ):
             raise PositionMismatch("call")
+        if isinstance(found, ast.Call):
+            self._last_call = found
         return self._span(found)
+
+    def method_name(self, node: cst.Call) -> Span | None:
+        """Where the method name of the call just taken starts and ends (`.offset` in
+        `q.filter(...).offset(n)`): a chained call's own span starts with its chain."""
+        func = self._last_call.func if self._last_call is not None else None
+        if not isinstance(func, ast.Attribute) or func.end_lineno is None or func.end_col_offset is None:
+            return None
+        end = self._column(func.end_lineno, func.end_col_offset)
+        return Span(func.end_lineno, end - len(func.attr), func.end_lineno, end)
 
     def attribute(self, node: cst.Attribute, index: int) -> Span:
         """The span of the `index`-th attribute access of the module (in source order).
@@ -165,6 +177,9 @@ class MetadataPositions:
 
     def assign(self, node: cst.Assign, index: int) -> Span:
         return self.take(node)
+
+    def method_name(self, node: cst.Call) -> Span | None:
+        return self.take(node.func.attr) if isinstance(node.func, cst.Attribute) else None
 
     def take(self, node: cst.CSTNode) -> Span:
         pos = self._positions[node]

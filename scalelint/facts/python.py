@@ -756,11 +756,14 @@ class FactsVisitor(cst.CSTVisitor):
         kind = "async for" if node.asynchronous else "for"
         self._enter_loop[id(node.body)] = self._loop(kind, span, node.iter)
         iterable = self.value_of(node.iter)
-        self._note_iteration(iterable, node.iter, span)
+        self._note_iteration(iterable, node.iter, span, node.asynchronous is not None)
         self._bind(node.target, Item(iterable) if iterable else None, None)
 
-    def _note_iteration(self, iterable: Value | None, node: cst.BaseExpression, span: Span) -> None:
-        """Iterating a lazy query (a Django queryset) runs it: a call to `__iter__`."""
+    def _note_iteration(
+        self, iterable: Value | None, node: cst.BaseExpression, span: Span, awaited: bool = False
+    ) -> None:
+        """Iterating a lazy query (a Django queryset) runs it: a call to `__iter__`; `async for`
+        awaits each step of it."""
         if iterable is None or isinstance(iterable, Const):
             return
         scope = self.scopes[-1]
@@ -770,6 +773,7 @@ class FactsVisitor(cst.CSTVisitor):
                 text=f"for ... in {dotted_text(node)}",
                 span=span,
                 loops=tuple(scope.loops),
+                awaited=awaited,
             )
         )
 
@@ -792,14 +796,14 @@ class FactsVisitor(cst.CSTVisitor):
             "concurrent fan-out" if id(node) in self._fan_out else "comprehension", span, for_in.iter
         )
         # The outer iterable is evaluated once, outside the comprehension's own loop.
-        self._note_iteration(self.value_of(for_in.iter), for_in.iter, span)
+        self._note_iteration(self.value_of(for_in.iter), for_in.iter, span, for_in.asynchronous is not None)
         self.scopes[-1].loops.append(loop)
         self._escape_loop.add(id(for_in.iter))
         inner: cst.CompFor | None = for_in
         while inner is not None:
             iterable = self.value_of(inner.iter)
             if inner is not for_in:
-                self._note_iteration(iterable, inner.iter, span)
+                self._note_iteration(iterable, inner.iter, span, inner.asynchronous is not None)
             self._bind(inner.target, Item(iterable) if iterable else None, None)
             inner = inner.inner_for_in
 
@@ -835,6 +839,7 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         span = self.positions.take(node)
+        method_span = self.positions.method_name(node)
         if isinstance(node.func, cst.Attribute):
             inner = self._unwrap(node.func.value)
             if isinstance(inner, cst.Call):
@@ -860,6 +865,8 @@ class FactsVisitor(cst.CSTVisitor):
                 kwargs.append((arg.keyword.value, literal or self.value_of(value)))
             elif arg.star == "**":
                 kwargs.append(("**", None))
+            elif isinstance(arg.value, cst.Dict) and not arg.star:
+                args.append(_dict_literal(arg.value, 0))  # a query document: `find({"_id": x})`
             elif not arg.star:
                 args.append(self.value_of(arg.value))
         site = CallSite(
@@ -879,6 +886,7 @@ class FactsVisitor(cst.CSTVisitor):
             awaited=id(node) in self._awaited,
             consumed_by=self._consumers.get(id(node)),
             in_lambda=self._lambda_depth > 0,
+            method_span=method_span,
         )
         if self._param_stack:
             self._param_stack[-1].param_calls.append(site)
