@@ -47,7 +47,8 @@ Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 base class whose `handler-methods` serve requests / run in the background / run when
 the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
 ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
-name the attribute that lets the client pick the page size and the attribute that caps it).
+name the attribute that lets the client pick the page size, the attribute that caps it, and
+the method that reads the size from the request, which a subclass may override to clamp it).
 """
 
 from __future__ import annotations

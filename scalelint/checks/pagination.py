@@ -22,12 +22,14 @@ from scalelint.facts.model import (
     DictLiteral,
     Opaque,
     Sequence,
+    Slice,
     SqlStatement,
     Value,
 )
 from scalelint.findings import Finding, Severity, Span
-from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain
+from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain, name_of
 from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of
+from scalelint.request_path_types import FuncRef
 
 KEY_COLUMNS = {"id", "pk"}
 KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
@@ -413,14 +415,18 @@ def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
     `max_limit` (its `?limit=` is always on)."""
     for cls, facts in project.classes.items():
         spec = project.class_spec(cls, frozenset({"paginator"}))
-        if spec is None or spec.params == ():
+        if spec is None or len(spec.params) < 2:
             continue
         size_param, ceiling = spec.params[0], spec.params[1]
+        reader = spec.params[2] if len(spec.params) > 2 else ""
         param = _inherited_attribute(project, cls, size_param) if size_param != "limit" else Const("limit")
         if param is None or param == Const(None):
             continue
         if _inherited_attribute(project, cls, ceiling) not in (None, Const(None)):
             continue
+        override = project.class_methods(cls).get(reader) if reader else None
+        if override is not None and not _returns_request_size(project, override, reader):
+            continue  # `get_page_size` clamps the size itself, or does something this cannot follow
         lines = dict(facts.attribute_lines)
         line = lines.get(size_param, facts.span.line)
         name = param.value if isinstance(param, Const) else size_param
@@ -430,6 +436,42 @@ def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
             f"{config.max_page_size}`"
         )
         yield finding("SL402", project.path_of(cls), Span(line, 1, line, 1), message)
+
+
+def _returns_request_size(project: ProjectModel, function: FuncRef, reader: str) -> bool:
+    """A paginator's own `get_page_size` / `get_limit` that hands back the client's value
+    uncapped: it returns `super().get_page_size(request)` (uncapped without a max) or reads
+    `request.query_params` itself, and calls no `min()`."""
+    fn = project.functions[function]
+    if any(name_of(site.callee) == "min" for site in fn.calls):
+        return False
+    for value in fn.returns:
+        names = {link.name for link in method_chain(value)}
+        if reader in names or REQUEST_DATA & names:
+            return True
+    return False
+
+
+def _pages_by_hand(project: ProjectModel, function: FuncRef, depth: int = 1) -> bool:
+    """A DRF view hook (`get_queryset`, `filter_queryset`) that pages the queryset itself:
+    it calls a paginator (`Paginator(qs, 25)`, `self.paginate_queryset(qs)`, a project's
+    `paginator(qs, request)`) or returns a bounded slice (`qs[:100]`), itself or through a
+    helper of the project it calls."""
+    fn = project.functions[function]
+    if any(isinstance(value, Slice) and value.upper is not None for value in fn.returns):
+        return True
+    for site in fn.calls:
+        if "paginat" in name_of(site.callee).lower():
+            return True
+        helper = project.resolve(site.callee, function.module) if depth else None
+        if (
+            isinstance(helper, FuncRef)
+            and helper in project.functions
+            and helper != function
+            and _pages_by_hand(project, helper, depth - 1)
+        ):
+            return True
+    return False
 
 
 def _global_drf_pagination(project: ProjectModel) -> bool:
@@ -478,6 +520,9 @@ def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
         methods = project.class_methods(cls)
         if "list" in methods or "paginate_queryset" in methods:
             continue  # a custom list() may paginate by hand
+        hooks = [methods[name] for name in ("get_queryset", "filter_queryset") if name in methods]
+        if any(_pages_by_hand(project, hook) for hook in hooks):
+            continue
         pagination = _inherited_attribute(project, cls, "pagination_class")
         if pagination is not None and pagination != Const(None):
             continue
