@@ -414,3 +414,4 @@ class FileFacts:
     parse_error: ParseError | None = None
     lines: int = 0
     notes: tuple[str, ...] = field(default=())
+    unparsed_sql: int = 0  # SQL strings or statements sqlglot could not parse (no facts, no findings)

@@ -50,6 +50,7 @@ from scalelint.findings import Span
 # a fixed, small number of times: a retry loop, not a per-row loop.
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
+FORMAT_FIELD = re.compile(r"\{[^{}]*\}")  # a replacement field of a `.format` template
 CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context"}
 AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shield", "wait", "as_completed"}
 # Parameters of these types are plain data: their name tells more than their type.
@@ -189,6 +190,20 @@ def _string_text(node: cst.BaseExpression) -> str | None:
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
         return _string_text(node.left)
     return None
+
+
+def _held_sql_text(value: CallResult) -> str | None:
+    """The SQL a variable holds when it was built by a call: `sql.SQL("...").format(...)`,
+    `"...".format(...)`, `cur.mogrify("...", params)`, `text("...")`."""
+    callee = value.callee
+    if isinstance(callee, Attr) and callee.attr == "format":
+        base = callee.base
+        if isinstance(base, Const) and isinstance(base.value, str):
+            template: str | None = base.value
+        else:
+            template = base.first_text if isinstance(base, CallResult) else None
+        return FORMAT_FIELD.sub(HOLE, template) if template is not None else None
+    return value.first_text
 
 
 class FactsVisitor(cst.CSTVisitor):
@@ -407,16 +422,22 @@ class FactsVisitor(cst.CSTVisitor):
         return self.value_of(node) or Opaque(dotted_text(node))
 
     def _sql_text(self, node: cst.BaseExpression) -> str | None:
-        """SQL passed as an argument: a string, a variable holding one, text("...")."""
+        """SQL passed as an argument: a string, a variable holding one, text("..."), a
+        `.format` template (`"...{}".format(t)`, psycopg `sql.SQL("...{}").format(...)`,
+        its fields become holes), `cur.mogrify("...", params)`, or a variable holding any
+        of these calls."""
         value = self.value_of(node)
         if isinstance(value, Const) and isinstance(value.value, str):
             return value.value
         if isinstance(node, cst.Call):
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value == "format":
-                return _string_text(func.value)
+                template = _string_text(func.value) or self._sql_text(func.value)
+                return FORMAT_FIELD.sub(HOLE, template) if template is not None else None
             if node.args:
                 return self._sql_text(node.args[0].value)
+        if isinstance(node, cst.Name) and isinstance(value, CallResult):
+            return _held_sql_text(value)
         return None
 
     def _sql_of_args(self, node: cst.Call) -> tuple[SqlStatement, ...]:
@@ -425,6 +446,9 @@ class FactsVisitor(cst.CSTVisitor):
             if text is None or not sql.looks_like_sql(text):
                 continue
             parsed = sql.analyse(text, self.dialect)
+            if parsed is None and FORMAT_FIELD.search(text):
+                # A template for `.format` (`sql.SQL("... FROM {}")`): its fields are holes.
+                parsed = sql.analyse(FORMAT_FIELD.sub(HOLE, text), self.dialect)
             if parsed is None:
                 self.sql_failures += 1
                 return ()
@@ -977,6 +1001,7 @@ def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> 
         module_calls=tuple(visitor.module.calls),
         suppressions=suppressions,
         lines=lines,
+        unparsed_sql=visitor.sql_failures,
         notes=notes,
     )
 
