@@ -39,6 +39,8 @@ property (reading the attribute, without a call, gives an object of that kind:
 `client.chat.completions.create`), url-arg (where an HTTP call takes its URL),
 limit-arg (the argument that caps the rows a query call returns: pymongo
 `find(limit=20)`, motor `to_list(length=50)`; missing, None or 0 caps nothing).
+pages-by (on a view-class that lists a queryset: the class attribute that pages it, DRF
+`pagination_class`, Django `ListView.paginate_by`; a list view without it lists every row).
 A `__getitem__` method entry says what subscripting an object gives (`db["users"]`);
 without one, a subscript is an element, as if iterated (`__iter__`).
 
@@ -90,6 +92,7 @@ SPEC_KEYS = {
     "ttl-default",
     "timeout",
     "limit-arg",
+    "pages-by",
 }
 FILE_KEYS = {
     "library",
@@ -125,6 +128,7 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "ttl-default": str,
     "timeout": str,
     "limit-arg": str,
+    "pages-by": str,
 }
 
 
@@ -158,6 +162,7 @@ class ApiSpec:
     ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
     timeout: str | None = None  # "none": waits forever unless given one; "default": has one
     limit_arg: str | None = None  # found by keyword or by its position in `params`
+    pages_by: str | None = None  # a list view's class attribute that pages it
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -270,6 +275,7 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         ttl_default=raw.get("ttl-default"),
         timeout=raw.get("timeout"),
         limit_arg=raw.get("limit-arg"),
+        pages_by=raw.get("pages-by"),
     )
 
 

@@ -20,6 +20,7 @@ from scalelint.facts.model import (
     CallSite,
     Const,
     DictLiteral,
+    Instance,
     Opaque,
     Sequence,
     Slice,
@@ -27,7 +28,7 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Finding, Severity, Span
-from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain, name_of
+from scalelint.project import ClassRef, Link, ObjRef, Operation, ProjectModel, method_chain, name_of
 from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of
 from scalelint.request_path_types import FuncRef
 
@@ -218,7 +219,7 @@ def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
             related,
             None if on_request_path else Severity.WARNING,
         )
-    yield from unpaginated_drf_list(project)
+    yield from unpaginated_list_views(project)
 
 
 def _pages(project: ProjectModel, op: Operation, query: Query) -> tuple[bool, bool, bool]:
@@ -346,6 +347,7 @@ PAGE_SIZE_NAMES = {
 }
 # Chain steps that take a page size.
 PAGE_SIZE_STEPS = {"limit", "range", "paginate", "fetch"}
+CLAMPS = {"le", "lt"}  # `Query(le=100)`, `Field(le=100)`, `conint(le=100)`
 REQUEST_DATA = {"args", "GET", "query_params", "values", "form"}
 
 
@@ -357,20 +359,36 @@ def _request_page_size(project: ProjectModel, op: Operation, value: Value | None
             if found:
                 return found
         return None
-    if isinstance(value, Opaque) and value.text in PAGE_SIZE_NAMES:
-        # A query parameter of the handler itself (FastAPI): clamped by `Query(le=...)`.
-        handler = project.handlers.get(op.function)
-        fn = project.functions[op.function]
-        param = next((p for p in fn.params if p.name == value.text), None)
-        if handler is None or param is None or handler.framework not in ("fastapi", "ninja", "litestar"):
+    handler = project.handlers.get(op.function)
+    if handler is None or handler.framework not in ("fastapi", "ninja", "litestar"):
+        handler = None
+    fn = project.functions[op.function]
+    if handler is not None and isinstance(value, (Opaque, Instance)):
+        # A query parameter of the handler itself (FastAPI): clamped by `Query(le=...)` or
+        # its type (`limit: conint(le=100)`, whose value is an instance of that call).
+        if isinstance(value, Instance):
+            param = next((p for p in fn.params if p.annotation == value.of), None)
+        else:
+            param = next((p for p in fn.params if p.name == value.text), None)
+        if param is None or param.name not in PAGE_SIZE_NAMES:
             return None
-        clamps = {"le", "lt"}
         default = param.default
-        if isinstance(default, CallResult) and clamps & set(default.keywords):
+        if isinstance(default, CallResult) and CLAMPS & set(default.keywords):
             return None
-        if any(clamps & set(site.kwargs_names) for site in fn.param_calls):
+        if any(CLAMPS & set(site.kwargs_names) for site in fn.param_calls):
             return None
-        return value.text
+        return param.name
+    if handler is not None and isinstance(value, Attr) and value.attr in PAGE_SIZE_NAMES:
+        # A field of a query-parameter model (`page: Annotated[Page, Query()]`, `Depends()`):
+        # clamped by `Field(le=...)` or a constrained type in the model's body.
+        model = project.resolve(value.base, op.function.module)
+        if not isinstance(model, ObjRef):
+            return None
+        facts = project.classes[model.cls]
+        if any(CLAMPS & set(site.kwargs_names) for site in facts.calls):
+            return None
+        field = dict(facts.attributes).get(value.attr)
+        return value.attr if isinstance(field, Const) else None
     if isinstance(value, CallResult):
         chain = method_chain(value)
         names = [link.name for link in chain]
@@ -509,21 +527,22 @@ def _inherited_attribute(project: ProjectModel, cls: ClassRef, name: str) -> Val
     return None
 
 
-def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
-    """DRF views that list a queryset with no pagination, and where their queryset is set."""
-    if _global_drf_pagination(project):
-        return
+def _list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, str, str, Span]]:
+    """List views (knowledge `pages-by`: DRF `pagination_class`, Django `ListView.paginate_by`)
+    with no pagination: the class, its framework, the attribute that would page it, and
+    where its queryset is set (`queryset =`, `model =`, or `get_queryset`)."""
+    drf_default = _global_drf_pagination(project)
     for cls, facts in project.classes.items():
         spec = project.class_spec(cls, frozenset({"view-class"}))
-        if spec is None or spec.framework != "drf" or "list" not in spec.handler_methods:
+        if spec is None or spec.pages_by is None or (spec.framework == "drf" and drf_default):
             continue
         methods = project.class_methods(cls)
-        if "list" in methods or "paginate_queryset" in methods:
+        if {"list", "paginate_queryset", "get_paginate_by"} & set(methods):
             continue  # a custom list() may paginate by hand
         hooks = [methods[name] for name in ("get_queryset", "filter_queryset") if name in methods]
         if any(_pages_by_hand(project, hook) for hook in hooks):
             continue
-        pagination = _inherited_attribute(project, cls, "pagination_class")
+        pagination = _inherited_attribute(project, cls, spec.pages_by)
         if pagination is not None and pagination != Const(None):
             continue
         module_facts = project.modules[cls.module]
@@ -532,21 +551,33 @@ def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
             for site in module_facts.module_calls
             if site.assigned_to == "queryset" and facts.span.line <= site.span.line <= facts.span.end_line
         ]
+        lines = dict(facts.attribute_lines)
+        framework = spec.framework or ""
         if assigned:
-            yield cls, assigned[0]
+            yield cls, framework, spec.pages_by, assigned[0]
+        elif "queryset" in lines or "model" in lines:
+            line = lines.get("queryset", lines.get("model", facts.span.line))
+            yield cls, framework, spec.pages_by, Span(line, 1, line, 1)
         elif "get_queryset" in methods:
-            yield cls, project.functions[methods["get_queryset"]].span
+            yield cls, framework, spec.pages_by, project.functions[methods["get_queryset"]].span
 
 
-def unpaginated_drf_list(project: ProjectModel) -> Iterator[Finding]:
-    """SL401 for DRF list views: the `queryset =` line (or `get_queryset`) of an
-    unpaginated view."""
-    for cls, span in _drf_list_views(project):
-        message = (
-            f"DRF view `{cls.qualname}` lists its whole queryset: it sets no `pagination_class` and "
-            "REST_FRAMEWORK has no DEFAULT_PAGINATION_CLASS, so every request serializes every row; "
-            "set `pagination_class` (e.g. `LimitOffsetPagination` with `max_limit`) or a default in settings"
-        )
+def unpaginated_list_views(project: ProjectModel) -> Iterator[Finding]:
+    """SL401 for list views: the `queryset =` line (or `model =`, or `get_queryset`) of an
+    unpaginated DRF or Django list view."""
+    for cls, framework, attribute, span in _list_views(project):
+        if framework == "drf":
+            message = (
+                f"DRF view `{cls.qualname}` lists its whole queryset: it sets no `pagination_class` and "
+                "REST_FRAMEWORK has no DEFAULT_PAGINATION_CLASS, so every request serializes every row; "
+                "set `pagination_class` (e.g. `LimitOffsetPagination` with `max_limit`) or a default in "
+                "settings"
+            )
+        else:
+            message = (
+                f"List view `{cls.qualname}` lists its whole queryset: it sets no `{attribute}`, so every "
+                f"request renders every row; set `{attribute} = 50` (the template gets `page_obj`)"
+            )
         yield finding(
             "SL401", project.path_of(cls), Span(span.line, span.column, span.line, span.column), message
         )
