@@ -259,12 +259,34 @@ def _page_span(project: ProjectModel, op: Operation, query: Query, *steps: set[s
     built = op.site.args[0] if query.library == "sqlalchemy" and op.site.args else query.iterated
     if built is None and isinstance(op.site.callee, Attr):
         built = op.site.callee.base
+    if query.library == "django":
+        sliced = _slice_span(project, op, built)
+        if sliced is not None:
+            return sliced
     calls = chain_calls(project, op.function, built)
     for wanted in steps:
         for method, _, site in calls:
             if method in wanted and site is not None and site.method_span is not None:
                 return site.method_span
     return op.site.span
+
+
+def _slice_span(project: ProjectModel, op: Operation, value: Value | None) -> Span | None:
+    """Where the outermost slice of a queryset expression is written in the operation's
+    function (`qs.order_by("id")[start:end]`), if it is."""
+    written = dict(project.functions[op.function].slices)
+    while value is not None:
+        if isinstance(value, Slice):
+            if value in written:
+                return written[value]
+            value = value.of
+        elif isinstance(value, CallResult):
+            value = value.callee
+        elif isinstance(value, Attr):
+            value = value.base
+        else:
+            value = None
+    return None
 
 
 @check("SL403")

@@ -353,6 +353,7 @@ class FunctionFacts:
     item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name
     item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`, or `CACHE = {}` under `global`
     item_reads: tuple[ItemRead, ...] = ()
+    slices: tuple[tuple[Slice, Span], ...] = ()  # `qs[a:b]` in the body, at the `[`
 
     @property
     def line(self) -> int:

@@ -87,6 +87,7 @@ class AstPositions:
         self._nodes = {c: sorted(nodes, key=_source_order) for c, nodes in found.items()}
         self._next = {c: 0 for c in self._nodes}
         self._last_call: ast.Call | None = None
+        self._last_subscript: ast.Subscript | None = None
 
     def take(self, node: cst.CSTNode) -> Span:
         """The span of `node`, the next node of its category in source order."""
@@ -105,7 +106,24 @@ class AstPositions:
             raise PositionMismatch("call")
         if isinstance(found, ast.Call):
             self._last_call = found
+        if isinstance(found, ast.Subscript):
+            self._last_subscript = found
         return self._span(found)
+
+    def slice_of(self, node: cst.Subscript) -> Span | None:
+        """Where the brackets of the subscript just taken open (`[` of `qs[a:b]`)."""
+        found = self._last_subscript
+        if found is None or found.value.end_lineno is None or found.value.end_col_offset is None:
+            return None
+        line = found.value.end_lineno
+        text = self._lines[line - 1] if 0 < line <= len(self._lines) else ""
+        offset = found.value.end_col_offset
+        # The `[` follows the subscripted value, after any spaces.
+        raw = text.encode("utf-8")
+        while offset < len(raw) and raw[offset : offset + 1] in (b" ", b"\t"):
+            offset += 1
+        column = self._column(line, offset)
+        return Span(line, column, line, column + 1)
 
     def method_name(self, node: cst.Call) -> Span | None:
         """Where the method name of the call just taken starts and ends (`.offset` in
@@ -180,6 +198,10 @@ class MetadataPositions:
 
     def method_name(self, node: cst.Call) -> Span | None:
         return self.take(node.func.attr) if isinstance(node.func, cst.Attribute) else None
+
+    def slice_of(self, node: cst.Subscript) -> Span | None:
+        start = self.take(node.lbracket)
+        return Span(start.line, start.column, start.line, start.column + 1)
 
     def take(self, node: cst.CSTNode) -> Span:
         pos = self._positions[node]

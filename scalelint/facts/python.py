@@ -86,6 +86,7 @@ class _Scope:
     item_stores: list[tuple[str, Span]] = field(default_factory=list)
     item_deletes: list[str] = field(default_factory=list)
     item_reads: list[ItemRead] = field(default_factory=list)
+    slices: list[tuple[Slice, Span]] = field(default_factory=list)
 
 
 @dataclass
@@ -576,6 +577,7 @@ class FactsVisitor(cst.CSTVisitor):
                 item_stores=tuple(scope.item_stores),
                 item_deletes=tuple(scope.item_deletes),
                 item_reads=tuple(scope.item_reads),
+                slices=tuple(scope.slices),
             )
         )
 
@@ -708,6 +710,12 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         span = self.positions.take(node)
+        if len(self.scopes) > 1 and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Slice):
+            # Where a query is sliced (`qs[offset:offset + 50]`): SL403/SL404 point there.
+            value = self.value_of(node)
+            where = self.positions.slice_of(node)
+            if isinstance(value, Slice) and where is not None:
+                self.scopes[-1].slices.append((value, where))
         name = self._store_targets.pop(id(node), None)
         if name is not None:
             self.scopes[-1].item_stores.append((name, span))
