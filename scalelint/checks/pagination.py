@@ -28,7 +28,16 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Finding, Severity, Span
-from scalelint.project import ClassRef, Link, ObjRef, Operation, ProjectModel, method_chain, name_of
+from scalelint.project import (
+    MODULE_BODY,
+    ClassRef,
+    Link,
+    ObjRef,
+    Operation,
+    ProjectModel,
+    method_chain,
+    name_of,
+)
 from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of
 from scalelint.request_path_types import FuncRef
 
@@ -558,6 +567,8 @@ def _list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, str, str, Spa
         spec = project.class_spec(cls, frozenset({"view-class"}))
         if spec is None or spec.pages_by is None or (spec.framework == "drf" and drf_default):
             continue
+        if project.routing.one_off(FuncRef(cls.module, MODULE_BODY)):
+            continue  # a view in test code (Django's own tests/generic_views) serves no traffic
         methods = project.class_methods(cls)
         if {"list", "paginate_queryset", "get_paginate_by"} & set(methods):
             continue  # a custom list() may paginate by hand
