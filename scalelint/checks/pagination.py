@@ -31,6 +31,7 @@ from scalelint.findings import Finding, Severity, Span
 from scalelint.project import (
     MODULE_BODY,
     ClassRef,
+    KindRef,
     Link,
     ObjRef,
     Operation,
@@ -43,6 +44,8 @@ from scalelint.request_path_types import FuncRef
 
 KEY_COLUMNS = {"id", "pk"}
 KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
+KEY_LIST_KEYWORDS = {"id__in", "pk__in"}
+SUBQUERY_STEPS = {"values", "values_list", "all", "filter", "exclude", "only", "objects"}
 # A MongoDB filter on the document key (`{"_id": x}`) reads one document, unless an
 # operator widens it (`{"_id": {"$in": ids}}`).
 DOCUMENT_KEY = "_id"
@@ -123,6 +126,20 @@ def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
             return True
         if link.name in ("eq", "filter_by") and (link.first_text or "") in KEY_COLUMNS:
             return True
+    return query.library == "django" and _keys_listed(project, op, query)
+
+
+def _keys_listed(project: ProjectModel, op: Operation, query: Query) -> bool:
+    """`filter(pk__in=ids)` with a list of keys (`request.GET.getlist("id")`, a list built
+    here): at most one row per key the caller names. A queryset or `values_list(...)` in
+    its place is a subquery, which can name every row."""
+    for _, site in _query_sites(project, op, query):
+        for keyword in KEY_LIST_KEYWORDS & set(site.kwargs_names):
+            keys = site.kwarg(keyword)
+            if keys is None or isinstance(project.resolve(keys, op.function.module), KindRef):
+                continue
+            if not {link.name for link in method_chain(keys)} & SUBQUERY_STEPS:
+                return True
     return False
 
 
