@@ -399,18 +399,18 @@ CLAMPS = {"le", "lt"}  # `Query(le=100)`, `Field(le=100)`, `conint(le=100)`
 REQUEST_DATA = {"args", "GET", "query_params", "values", "form"}
 
 
-def _request_page_size(project: ProjectModel, op: Operation, value: Value | None) -> str | None:
+def _request_page_size(project: ProjectModel, function: FuncRef, value: Value | None) -> str | None:
     """The name of an unclamped page size from the request that `value` carries, if any."""
     if isinstance(value, Sequence):
         for item in value.items:
-            found = _request_page_size(project, op, item)
+            found = _request_page_size(project, function, item)
             if found:
                 return found
         return None
-    handler = project.handlers.get(op.function)
+    handler = project.handlers.get(function)
     if handler is None or handler.framework not in ("fastapi", "ninja", "litestar"):
         handler = None
-    fn = project.functions[op.function]
+    fn = project.functions[function]
     if handler is not None and isinstance(value, (Opaque, Instance)):
         # A query parameter of the handler itself (FastAPI): clamped by `Query(le=...)` or
         # its type (`limit: conint(le=100)`, whose value is an instance of that call).
@@ -429,7 +429,7 @@ def _request_page_size(project: ProjectModel, op: Operation, value: Value | None
     if handler is not None and isinstance(value, Attr) and value.attr in PAGE_SIZE_NAMES:
         # A field of a query-parameter model (`page: Annotated[Page, Query()]`, `Depends()`):
         # clamped by `Field(le=...)` or a constrained type in the model's body.
-        model = project.resolve(value.base, op.function.module)
+        model = project.resolve(value.base, function.module)
         if not isinstance(model, ObjRef):
             return None
         facts = project.classes[model.cls]
@@ -462,7 +462,7 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
         query = _query(project, op)
         if query is not None:
             candidates.extend(value for value, _ in _limit_arguments(project, op, query))
-        name = next((n for n in (_request_page_size(project, op, v) for v in candidates) if n), None)
+        name = next((n for n in (_request_page_size(project, op.function, v) for v in candidates) if n), None)
         if name is None:
             continue
         message = (
@@ -472,7 +472,29 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
         )
         span = op.site.span if query is None else _page_span(project, op, query, PAGE_SIZE_STEPS)
         yield _at(project, op, span, "SL402", message)
+    yield from _paginator_sizes(project, config)
     yield from _drf_paginators(project, config)
+
+
+def _paginator_sizes(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    """A paginator built on the request path with its page size from the request
+    (`Paginator(qs, request.GET.get("per_page"))`): a call that runs no query itself but
+    has a `limit-arg` in the knowledge."""
+    for function in project.request_path:
+        for site in project.functions[function].calls:
+            spec = project.spec_of(site.callee, function.module)
+            if spec is None or spec.op or spec.limit_arg is None:
+                continue
+            name = _request_page_size(project, function, spec.argument(site, spec.limit_arg))
+            if name is None:
+                continue
+            message = (
+                f"`{site.text}` takes its page size from the request (`{name}`) without a cap: one "
+                f"request with {name}=1000000 puts the whole table on one page; clamp it (`min({name}, "
+                f"{config.max_page_size})`)"
+            )
+            related = request_chain(project, function)
+            yield finding("SL402", project.path_of(function), site.span, message, related)
 
 
 def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
