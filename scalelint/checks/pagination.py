@@ -3,8 +3,14 @@ that are not stable.
 
 A query is bounded by a LIMIT/FETCH, a row-capping method in its chain or on its
 result (`rows-bounds` in rules/apis/pagination.toml: `.limit()`, `[:20]`, `.first()`,
-`fetchone()`), an aggregate without GROUP BY, EXISTS, or equality on the primary key
-(`id`/`pk` until the schema model knows better).
+`fetchone()`), a row-capping argument (`limit-arg` in the knowledge: pymongo
+`find(limit=n)`, motor `to_list(length=n)`), an aggregate without GROUP BY, EXISTS, or
+equality on the primary key (`id`/`pk`, MongoDB's `_id`, a unique column the schema
+model knows), or a list of keys (`pk__in=ids`).
+
+Findings sit where the problem is written: the executing call, the `.offset()` /
+`.skip()` / `.range()` / `.limit()` step of a chain, a Django slice, a list view's
+`queryset =` line.
 """
 
 from __future__ import annotations
