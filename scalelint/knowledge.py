@@ -48,7 +48,8 @@ Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
 base class whose `handler-methods` serve requests / run in the background / run when
 the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize, model (an
-ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
+ORM base class: its subclasses are tables), list-mixin (a mixin that gives a generic view
+its list action, with `pages-by`: DRF's `ListModelMixin`), paginator (a DRF pagination base; its `params`
 name the attribute that lets the client pick the page size, the attribute that caps it, and
 the method that reads the size from the request, which a subclass may override to clamp it).
 """

@@ -610,6 +610,8 @@ def _list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, str, str, Spa
     drf_default = _global_drf_pagination(project)
     for cls, facts in project.classes.items():
         spec = project.class_spec(cls, frozenset({"view-class"}))
+        if spec is not None and spec.pages_by is None:
+            spec = project.class_spec(cls, frozenset({"list-mixin"}))  # GenericViewSet + ListModelMixin
         if spec is None or spec.pages_by is None or (spec.framework == "drf" and drf_default):
             continue
         if project.routing.one_off(FuncRef(cls.module, MODULE_BODY)):
