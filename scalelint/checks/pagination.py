@@ -529,6 +529,8 @@ def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
             f"one request with {name}=1000000 serializes the whole table; set `{ceiling} = "
             f"{config.max_page_size}`"
         )
+        if override is not None:
+            message += f" (its own `{reader}` hands the client's value on without `min(...)`)"
         yield finding("SL402", project.path_of(cls), Span(line, 1, line, 1), message)
 
 
