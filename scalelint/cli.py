@@ -208,6 +208,11 @@ def _write_statistics(result: RunResult) -> None:
     for rule, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         click.echo(f"{count:>6}  {rule}  {all_rules()[rule].name}")
     click.echo(f"{len(result.findings)} findings ({result.files_checked} files checked)")
+    if result.unparsed_sql:
+        click.echo(
+            f"{result.unparsed_sql} SQL string(s) sqlglot could not parse "
+            "(not checked; --debug names the files)"
+        )
 
 
 def _write_report(result: RunResult, output_format: str, output: Path | None) -> None:

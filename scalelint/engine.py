@@ -43,6 +43,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    unparsed_sql: int = 0  # in the checked files: counted by --statistics, never a finding
 
     @property
     def cwd_uri(self) -> str:
@@ -151,6 +152,7 @@ def _facts_of(data: bytes, relative: str, language: str, dialect: str) -> tuple[
             sql=tuple(statements),
             suppressions=sql_suppressions(text),
             notes=notes,
+            unparsed_sql=failed,
         ), None
     from scalelint.facts.python import python_facts
 
@@ -513,7 +515,9 @@ def _analyse(
             findings.append(_display(item, root, cwd))
     findings.sort(key=lambda f: f.sort_key)
     clock.lap("project and checks")
-    return RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug), facts_print
+    unparsed = sum(facts[path].unparsed_sql for path in in_scope if path in facts)
+    result = RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug, unparsed_sql=unparsed)
+    return result, facts_print
 
 
 def _reused(kept: RunResult, note: str) -> RunResult:

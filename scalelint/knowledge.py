@@ -39,19 +39,27 @@ call only queues the command, a later `execute()` sends the batch in one round t
 Redis pipeline), timeout ("none"
 or "default": whether an HTTP call without `timeout=` waits forever),
 property (reading the attribute, without a call, gives an object of that kind:
-`client.chat.completions.create`), url-arg (where an HTTP call takes its URL).
+`client.chat.completions.create`), url-arg (where an HTTP call takes its URL),
+limit-arg (the argument that caps the rows a query call returns: pymongo
+`find(limit=20)`, motor `to_list(length=50)`; missing, None or 0 caps nothing).
+pages-by (on a view-class that lists a queryset: the class attribute that pages it, DRF
+`pagination_class`, Django `ListView.paginate_by`; a list view without it lists every row).
+A `__getitem__` method entry says what subscripting an object gives (`db["users"]`);
+without one, a subscript is an element, as if iterated (`__iter__`).
 
 Roles: route (a handler decorator), route-register (`path("x/", view)`), mount
 (`include_router(router, prefix=...)`), view-class / task-class / called-class (a
 base class whose `handler-methods` serve requests / run in the background / run when
 the class is used), dependency (FastAPI's `Depends(provider)`), task, memoize (with
 `op = "cache.memoize"` when the decorator keeps results in a cache that code deletes
-from: Flask-Caching, aiocache, fastapi-cache), model (an
-ORM base class: its subclasses are tables), paginator (a DRF pagination base; its `params`
-name the attribute that lets the client pick the page size and the attribute that caps it),
-enumeration (a base class whose subclasses have a fixed set of members: `enum.Enum`),
-peer-loading (a Django relation field that loads the relation for every row of a queryset
-at once, as django-auto-prefetch's keys do).
+from: Flask-Caching, aiocache, fastapi-cache), model (an ORM base class: its subclasses
+are tables), list-mixin (a mixin that gives a generic view its list action, with
+`pages-by`: DRF's `ListModelMixin`), paginator (a DRF pagination base; its `params` name
+the attribute that lets the client pick the page size, the attribute that caps it, and
+the method that reads the size from the request, which a subclass may override to clamp
+it), enumeration (a base class whose subclasses have a fixed set of members:
+`enum.Enum`), peer-loading (a Django relation field that loads the relation for every
+row of a queryset at once, as django-auto-prefetch's keys do).
 """
 
 from __future__ import annotations
@@ -94,6 +102,8 @@ SPEC_KEYS = {
     "namespace-kwarg",
     "queued",
     "timeout",
+    "limit-arg",
+    "pages-by",
 }
 FILE_KEYS = {
     "library",
@@ -130,6 +140,8 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "namespace-kwarg": str,
     "queued": bool,
     "timeout": str,
+    "limit-arg": str,
+    "pages-by": str,
 }
 
 
@@ -164,6 +176,8 @@ class ApiSpec:
     namespace_kwarg: str | None = None
     queued: bool = False  # no round trip of its own: sent later with the whole batch
     timeout: str | None = None  # "none": waits forever unless given one; "default": has one
+    limit_arg: str | None = None  # found by keyword or by its position in `params`
+    pages_by: str | None = None  # a list view's class attribute that pages it
 
     def argument(self, site: CallSite, name: str) -> Value | None:
         """The value passed for parameter `name`, by keyword or by position."""
@@ -277,6 +291,8 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         namespace_kwarg=raw.get("namespace-kwarg"),
         queued=raw.get("queued", False),
         timeout=raw.get("timeout"),
+        limit_arg=raw.get("limit-arg"),
+        pages_by=raw.get("pages-by"),
     )
 
 

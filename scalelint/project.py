@@ -280,7 +280,9 @@ class ProjectModel:
             if isinstance(base, (ClassRef, ExtName)) and isinstance(value.of, (Global, Imported, Attr)):
                 return base  # `BaseRepo[int]`, `Generic[T]`: a subscripted class is the class
             if isinstance(base, KindRef):
-                spec = self.knowledge.method(base.kind, "__iter__")
+                # `db["users"]` when the kind says what a subscript gives; else an element.
+                spec = self.knowledge.methods.get(base.kind, {}).get("__getitem__")
+                spec = spec or self.knowledge.method(base.kind, "__iter__")
                 if spec is not None and spec.returns:
                     return KindRef(spec.returns)
         return None

@@ -504,6 +504,22 @@ def test_sql_file_sqlglot_cannot_parse(tmp_path: Path, cli) -> None:
     assert "schema.sql" in debug.stderr and "sqlglot" in debug.stderr
 
 
+def test_statistics_counts_sql_sqlglot_cannot_parse(tmp_path: Path, cli) -> None:
+    broken_query = (
+        "import psycopg2\n\n\ndef report():\n"
+        "    cur = psycopg2.connect('dbname=app').cursor()\n"
+        "    cur.execute('SELECT id FROM FROM contacts WHERE')\n"
+    )
+    make_project(tmp_path, {"schema.sql": "SELEC FROM WHERE (((;\n", "report.py": broken_query})
+    result = cli("check", "--statistics")
+    assert_no_traceback(result)
+    assert result.exit_code == EXIT_CLEAN
+    assert result.stdout.splitlines() == [
+        "0 findings (2 files checked)",
+        "2 SQL string(s) sqlglot could not parse (not checked; --debug names the files)",
+    ]
+
+
 # ---- rules and explain ---------------------------------------------------------------------
 
 

@@ -52,6 +52,32 @@ def test_ast_positions_agree_with_libcst_metadata() -> None:
     assert len(quick) >= 15
 
 
+def test_chain_steps_and_slices_know_where_they_are_written_with_either_position_source() -> None:
+    code = textwrap.dedent(
+        """
+        def page(db, offset, rows):
+            q = (
+                db.query(Order)
+                .filter(Order.user_id == 1)
+                .offset(offset)
+            )
+            window = rows.filter(x=1) [offset : offset + 50]
+            return q, window
+        """
+    )
+    module = cst.parse_module(code)
+    visitor = FactsVisitor(MetadataPositions(module), "postgres")
+    module.visit(visitor)
+    for fn in (python_facts("m.py", code).functions[0], visitor.functions[0]):
+        steps = {c.callee.attr: c.method_span for c in fn.calls if isinstance(c.callee, Attr)}
+        # A chained call's own span starts with its chain; its method name is where it is written.
+        assert (steps["offset"].line, steps["offset"].column, steps["offset"].end_column) == (6, 10, 16)
+        assert (steps["query"].line, steps["query"].column) == (4, 12)
+        [(sliced, where)] = fn.slices
+        assert sliced.upper is not None and sliced.lower is not None
+        assert (where.line, where.column) == (8, 31)  # the `[`, after the space
+
+
 def test_loop_context_excludes_the_iterable_and_marks_small_loops() -> None:
     code = """
     def f(rows):

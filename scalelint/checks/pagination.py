@@ -3,8 +3,14 @@ that are not stable.
 
 A query is bounded by a LIMIT/FETCH, a row-capping method in its chain or on its
 result (`rows-bounds` in rules/apis/pagination.toml: `.limit()`, `[:20]`, `.first()`,
-`fetchone()`), an aggregate without GROUP BY, EXISTS, or equality on the primary key
-(`id`/`pk` until the schema model knows better).
+`fetchone()`), a row-capping argument (`limit-arg` in the knowledge: pymongo
+`find(limit=n)`, motor `to_list(length=n)`), an aggregate without GROUP BY, EXISTS, or
+equality on the primary key (`id`/`pk`, MongoDB's `_id`, a unique column the schema
+model knows), or a list of keys (`pk__in=ids`).
+
+Findings sit where the problem is written: the executing call, the `.offset()` /
+`.skip()` / `.range()` / `.limit()` step of a chain, a Django slice, a list view's
+`queryset =` line.
 """
 
 from __future__ import annotations
@@ -12,24 +18,61 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from scalelint.checks import at_operation, check, finding, reached_from, request_chain
+from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
-from scalelint.facts.model import Attr, CallResult, Const, DictLiteral, Opaque, Sequence, SqlStatement, Value
+from scalelint.facts.model import (
+    Attr,
+    CallResult,
+    CallSite,
+    Const,
+    DictLiteral,
+    Instance,
+    Opaque,
+    Sequence,
+    Slice,
+    SqlStatement,
+    Value,
+)
 from scalelint.findings import Finding, Severity, Span
-from scalelint.project import ClassRef, Link, Operation, ProjectModel, method_chain
-from scalelint.query_shapes import model_of, pins_one_row, query_of
+from scalelint.project import (
+    MODULE_BODY,
+    ClassRef,
+    KindRef,
+    Link,
+    ObjRef,
+    Operation,
+    ProjectModel,
+    method_chain,
+    name_of,
+)
+from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of
+from scalelint.request_path_types import FuncRef
 
 KEY_COLUMNS = {"id", "pk"}
 KEY_KEYWORDS = {"id", "pk", "id__exact", "pk__exact"}
+KEY_LIST_KEYWORDS = {"id__in", "pk__in"}
+SUBQUERY_STEPS = {"values", "values_list", "all", "filter", "exclude", "only", "objects"}
+# A MongoDB filter on the document key (`{"_id": x}`) reads one document, unless an
+# operator widens it (`{"_id": {"$in": ids}}`).
+DOCUMENT_KEY = "_id"
+WIDENING_OPERATORS = {"$in", "$nin", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists", "$regex", "$or", "$not"}
+# Chain steps that skip rows and that order them, across the query builders.
+OFFSET_STEPS = {"offset", "skip"}
+ORDER_STEPS = {"order_by", "order", "sort"}
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
     """A query an operation runs, as far as its bounds are concerned."""
 
-    library: str  # sql | sqlalchemy | django | supabase
+    library: str  # sql | sqlalchemy | django | supabase | mongo
     chain: list[Link]
     statement: SqlStatement | None = None
+    iterated: Value | None = None  # the lazy query a loop, `list()` or `to_list()` runs
+
+
+# Kinds whose queries are lazy until iterated: the library each belongs to.
+LAZY_QUERIES = {"django": "django", "mongo": "mongo"}
 
 
 def _query(project: ProjectModel, op: Operation) -> Query | None:
@@ -50,11 +93,14 @@ def _query(project: ProjectModel, op: Operation) -> Query | None:
         return Query("sqlalchemy", chain)
     if api in ("sqlalchemy.query.all", "sqlalchemy.query.__iter__"):
         return Query("sqlalchemy", method_chain(receiver))
-    if api.startswith("django.") and api.endswith(".__iter__"):
+    library = LAZY_QUERIES.get(api.split(".", 1)[0])
+    if library is not None and api.endswith(".__iter__"):
         # `for x in qs` iterates its receiver; `list(qs)` / `Serializer(qs, many=True)` its argument.
         iterating = isinstance(site.callee, Attr) and site.callee.attr == "__iter__"
         iterated = receiver if iterating else (site.args[0] if site.args else None)
-        return Query("django", method_chain(iterated))
+        return Query(library, method_chain(iterated), iterated=iterated)
+    if api == "mongo.cursor.to_list":
+        return Query("mongo", method_chain(receiver), iterated=receiver)
     if api == "supabase.query.execute":
         return Query("supabase", method_chain(receiver))
     return None
@@ -69,6 +115,10 @@ def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
     shape = query_of(project, op)
     if shape is not None and pins_one_row(shape):
         return True  # equality on the primary key or a unique column, from the schema
+    if any(_caps(value) for value, _ in _limit_arguments(project, op, query)):
+        return True  # `find(limit=20)`, `to_list(length=50)`
+    if query.library == "mongo" and _filters_on_document_key(project, op, query):
+        return True
     statement = query.statement
     if statement is not None:
         return (
@@ -82,6 +132,62 @@ def _bounded(project: ProjectModel, op: Operation, query: Query) -> bool:
             return True
         if link.name in ("eq", "filter_by") and (link.first_text or "") in KEY_COLUMNS:
             return True
+    return query.library == "django" and _keys_listed(project, op, query)
+
+
+def _keys_listed(project: ProjectModel, op: Operation, query: Query) -> bool:
+    """`filter(pk__in=ids)` with a list of keys (`request.GET.getlist("id")`, a list built
+    here): at most one row per key the caller names. A queryset or `values_list(...)` in
+    its place is a subquery, which can name every row."""
+    for _, site in _query_sites(project, op, query):
+        for keyword in KEY_LIST_KEYWORDS & set(site.kwargs_names):
+            keys = site.kwarg(keyword)
+            if keys is None or isinstance(project.resolve(keys, op.function.module), KindRef):
+                continue
+            if not {link.name for link in method_chain(keys)} & SUBQUERY_STEPS:
+                return True
+    return False
+
+
+def _query_sites(project: ProjectModel, op: Operation, query: Query) -> list[tuple[str, CallSite]]:
+    """The calls of the query's chain made in the operation's function, with their method
+    names, outermost first, then the operation's own call."""
+    found = [
+        (method, site)
+        for method, _, site in chain_calls(project, op.function, query.iterated)
+        if site is not None
+    ]
+    own = op.site.callee.attr if isinstance(op.site.callee, Attr) else ""
+    return [*found, (own, op.site)]
+
+
+def _limit_arguments(project: ProjectModel, op: Operation, query: Query) -> list[tuple[Value, CallSite]]:
+    """Values given to the arguments that knowledge says cap a query's rows (`limit-arg`):
+    `find(limit=n)`, `to_list(length=n)`, with the call each is given to."""
+    found = []
+    for _, site in _query_sites(project, op, query):
+        spec = project.spec_of(site.callee, op.function.module)
+        if spec is None or spec.limit_arg is None:
+            continue
+        value = spec.argument(site, spec.limit_arg)
+        if value is not None:
+            found.append((value, site))
+    return found
+
+
+def _caps(value: Value) -> bool:
+    """A row cap given as an argument caps something unless it is None or 0 (pymongo's
+    `limit=0` and motor's `to_list(None)` mean every row)."""
+    return value not in (Const(None), Const(0))
+
+
+def _filters_on_document_key(project: ProjectModel, op: Operation, query: Query) -> bool:
+    """`find({"_id": x})`: a filter document naming the document key with no widening operator."""
+    for method, site in _query_sites(project, op, query):
+        spec = project.spec_of(site.callee, op.function.module)
+        document = spec.argument(site, "filter") if spec is not None and method == "find" else None
+        if isinstance(document, DictLiteral) and DOCUMENT_KEY in document.keys:
+            return not (document.keys & WIDENING_OPERATORS)
     return False
 
 
@@ -104,6 +210,7 @@ FIX = {
     "sqlalchemy": "add `.order_by(...).limit(size).offset(...)` with a capped size",
     "django": "slice the queryset (`qs.order_by(...)[start:end]`) or use `Paginator`/DRF pagination",
     "supabase": "add `.order(...).range(start, end)` (or `.limit(n)`)",
+    "mongo": "add `.sort(...).limit(n)` (or `to_list(length=n)`); page by `_id` (`{'_id': {'$gt': last}}`)",
 }
 
 
@@ -129,8 +236,9 @@ def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
                 "table grows, and it still moves up to max-rows rows per request; " + FIX["supabase"]
             )
         else:
+            rows = "document of its collection" if query.library == "mongo" else "row of its table"
             message = (
-                f"`{op.site.text}` can return every row of its table {where}: it gets slower and "
+                f"`{op.site.text}` can return every {rows} {where}: it gets slower and "
                 "heavier with every row added (100K rows is seconds and megabytes per request); "
                 + FIX[query.library]
             )
@@ -143,10 +251,10 @@ def unbounded_query(project: ProjectModel, config: Config) -> Iterator[Finding]:
             related,
             None if on_request_path else Severity.WARNING,
         )
-    yield from unpaginated_drf_list(project)
+    yield from unpaginated_list_views(project)
 
 
-def _pages(query: Query) -> tuple[bool, bool, bool]:
+def _pages(project: ProjectModel, op: Operation, query: Query) -> tuple[bool, bool, bool]:
     """(takes a page, has an order, offset from a parameter) for a query."""
     statement = query.statement
     if statement is not None:
@@ -157,12 +265,60 @@ def _pages(query: Query) -> tuple[bool, bool, bool]:
         )
     names = {link.name for link in query.chain}
     # A page: an offset or range, or a limit the caller sets (`.limit(size)`).
-    paged = bool(names & {"offset", "range", "[:]", "[a:]"}) or any(
+    paged = bool(names & (OFFSET_STEPS | {"range", "[:]", "[a:]"})) or any(
         link.name == "limit" and not link.literal for link in query.chain
     )
-    ordered = bool(names & {"order_by", "order"})
-    offset_from_caller = any(link.name == "offset" and not link.literal for link in query.chain)
+    ordered = bool(names & ORDER_STEPS)
+    offset_from_caller = any(link.name in OFFSET_STEPS and not link.literal for link in query.chain)
+    if query.library == "mongo":
+        # `find(filter, sort=[...], skip=n, limit=m)` takes its page by keyword.
+        for method, site in _query_sites(project, op, query):
+            if method != "find":
+                continue
+            ordered = ordered or site.has_kwarg("sort")
+            skip = site.kwarg("skip")
+            paged = paged or skip is not None
+            offset_from_caller = offset_from_caller or (skip is not None and not isinstance(skip, Const))
     return paged, ordered, offset_from_caller
+
+
+def _page_span(project: ProjectModel, op: Operation, query: Query, *steps: set[str]) -> Span:
+    """Where a query takes its page: the first of `steps` (in that order of preference) in
+    its chain, `.offset()` / `.skip()` / `.range()` / `.limit()`, when this function makes
+    that call; else the call that runs the query (raw SQL, a slice, a chain built elsewhere)."""
+    if query.statement is not None:
+        return op.site.span
+    built = op.site.args[0] if query.library == "sqlalchemy" and op.site.args else query.iterated
+    if built is None and isinstance(op.site.callee, Attr):
+        built = op.site.callee.base
+    if query.library == "django":
+        sliced = _slice_span(project, op, built)
+        if sliced is not None:
+            return sliced
+    calls = chain_calls(project, op.function, built)
+    for wanted in steps:
+        for method, _, site in calls:
+            if method in wanted and site is not None and site.method_span is not None:
+                return site.method_span
+    return op.site.span
+
+
+def _slice_span(project: ProjectModel, op: Operation, value: Value | None) -> Span | None:
+    """Where the outermost slice of a queryset expression is written in the operation's
+    function (`qs.order_by("id")[start:end]`), if it is."""
+    written = dict(project.functions[op.function].slices)
+    while value is not None:
+        if isinstance(value, Slice):
+            if value in written:
+                return written[value]
+            value = value.of
+        elif isinstance(value, CallResult):
+            value = value.callee
+        elif isinstance(value, Attr):
+            value = value.base
+        else:
+            value = None
+    return None
 
 
 @check("SL403")
@@ -173,7 +329,7 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
         query = _query(project, op)
         if query is None:
             continue
-        paged, ordered, _ = _pages(query)
+        paged, ordered, _ = _pages(project, op, query)
         if not paged or ordered:
             continue
         if query.library == "django" and _default_ordering(project, op) is not False:
@@ -185,7 +341,16 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
         )
         if query.library == "django":
             message += ", with `.order_by('-created_at', '-id')` or the model's `Meta.ordering`"
-        yield at_operation("SL403", project, op, message)
+        if query.library == "mongo":
+            message += ", with `.sort([('created_at', -1), ('_id', -1)])`"
+        span = _page_span(project, op, query, OFFSET_STEPS | {"range"}, {"limit"})
+        yield _at(project, op, span, "SL403", message)
+
+
+def _at(project: ProjectModel, op: Operation, span: Span, rule: str, message: str) -> Finding:
+    """A finding at `span` in the operation's function, with its request chain."""
+    related = request_chain(project, op.function) if op.function in project.request_path else ()
+    return finding(rule, project.path_of(op.function), span, message, related)
 
 
 def _default_ordering(project: ProjectModel, op: Operation) -> bool | None:
@@ -209,7 +374,7 @@ def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Fi
         query = _query(project, op)
         if query is None:
             continue
-        paged, _, offset_from_caller = _pages(query)
+        paged, _, offset_from_caller = _pages(project, op, query)
         if not (paged and offset_from_caller):
             continue
         message = (
@@ -218,7 +383,7 @@ def deep_offset_pagination(project: ProjectModel, config: Config) -> Iterator[Fi
             "use keyset pagination (`WHERE (created_at, id) < (%s, %s) ORDER BY created_at DESC, "
             "id DESC LIMIT %s`)"
         )
-        yield at_operation("SL404", project, op, message)
+        yield _at(project, op, _page_span(project, op, query, OFFSET_STEPS | {"range"}), "SL404", message)
 
 
 PAGE_SIZE_NAMES = {
@@ -234,31 +399,50 @@ PAGE_SIZE_NAMES = {
     "rows",
     "n",
 }
+# Chain steps that take a page size.
+PAGE_SIZE_STEPS = {"limit", "range", "paginate", "fetch"}
+CLAMPS = {"le", "lt"}  # `Query(le=100)`, `Field(le=100)`, `conint(le=100)`
 REQUEST_DATA = {"args", "GET", "query_params", "values", "form"}
 
 
-def _request_page_size(project: ProjectModel, op: Operation, value: Value | None) -> str | None:
+def _request_page_size(project: ProjectModel, function: FuncRef, value: Value | None) -> str | None:
     """The name of an unclamped page size from the request that `value` carries, if any."""
     if isinstance(value, Sequence):
         for item in value.items:
-            found = _request_page_size(project, op, item)
+            found = _request_page_size(project, function, item)
             if found:
                 return found
         return None
-    if isinstance(value, Opaque) and value.text in PAGE_SIZE_NAMES:
-        # A query parameter of the handler itself (FastAPI): clamped by `Query(le=...)`.
-        handler = project.handlers.get(op.function)
-        fn = project.functions[op.function]
-        param = next((p for p in fn.params if p.name == value.text), None)
-        if handler is None or param is None or handler.framework not in ("fastapi", "ninja", "litestar"):
+    handler = project.handlers.get(function)
+    if handler is None or handler.framework not in ("fastapi", "ninja", "litestar"):
+        handler = None
+    fn = project.functions[function]
+    if handler is not None and isinstance(value, (Opaque, Instance)):
+        # A query parameter of the handler itself (FastAPI): clamped by `Query(le=...)` or
+        # its type (`limit: conint(le=100)`, whose value is an instance of that call).
+        if isinstance(value, Instance):
+            param = next((p for p in fn.params if p.annotation == value.of), None)
+        else:
+            param = next((p for p in fn.params if p.name == value.text), None)
+        if param is None or param.name not in PAGE_SIZE_NAMES:
             return None
-        clamps = {"le", "lt"}
         default = param.default
-        if isinstance(default, CallResult) and clamps & set(default.keywords):
+        if isinstance(default, CallResult) and CLAMPS & set(default.keywords):
             return None
-        if any(clamps & set(site.kwargs_names) for site in fn.param_calls):
+        if any(CLAMPS & set(site.kwargs_names) for site in fn.param_calls):
             return None
-        return value.text
+        return param.name
+    if handler is not None and isinstance(value, Attr) and value.attr in PAGE_SIZE_NAMES:
+        # A field of a query-parameter model (`page: Annotated[Page, Query()]`, `Depends()`):
+        # clamped by `Field(le=...)` or a constrained type in the model's body.
+        model = project.resolve(value.base, function.module)
+        if not isinstance(model, ObjRef):
+            return None
+        facts = project.classes[model.cls]
+        if any(CLAMPS & set(site.kwargs_names) for site in facts.calls):
+            return None
+        field = dict(facts.attributes).get(value.attr)
+        return value.attr if isinstance(field, Const) else None
     if isinstance(value, CallResult):
         chain = method_chain(value)
         names = [link.name for link in chain]
@@ -279,9 +463,12 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             candidates.extend(value for _, value in op.site.kwargs)
         receiver = op.site.callee.base if isinstance(op.site.callee, Attr) else None
         for link in method_chain(receiver) + method_chain(op.site.args[0] if op.site.args else None):
-            if link.name in ("limit", "range", "paginate", "fetch") and not link.literal:
+            if link.name in PAGE_SIZE_STEPS and not link.literal:
                 candidates.append(link.first_value)
-        name = next((n for n in (_request_page_size(project, op, v) for v in candidates) if n), None)
+        query = _query(project, op)
+        if query is not None:
+            candidates.extend(value for value, _ in _limit_arguments(project, op, query))
+        name = next((n for n in (_request_page_size(project, op.function, v) for v in candidates) if n), None)
         if name is None:
             continue
         message = (
@@ -289,8 +476,31 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
             f"request with {name}=1000000 reads the whole table; clamp it (`min({name}, "
             f"{config.max_page_size})`, FastAPI `Query(le={config.max_page_size})`, DRF `max_page_size`)"
         )
-        yield at_operation("SL402", project, op, message)
+        span = op.site.span if query is None else _page_span(project, op, query, PAGE_SIZE_STEPS)
+        yield _at(project, op, span, "SL402", message)
+    yield from _paginator_sizes(project, config)
     yield from _drf_paginators(project, config)
+
+
+def _paginator_sizes(project: ProjectModel, config: Config) -> Iterator[Finding]:
+    """A paginator built on the request path with its page size from the request
+    (`Paginator(qs, request.GET.get("per_page"))`): a call that runs no query itself but
+    has a `limit-arg` in the knowledge."""
+    for function in project.request_path:
+        for site in project.functions[function].calls:
+            spec = project.spec_of(site.callee, function.module)
+            if spec is None or spec.op or spec.limit_arg is None:
+                continue
+            name = _request_page_size(project, function, spec.argument(site, spec.limit_arg))
+            if name is None:
+                continue
+            message = (
+                f"`{site.text}` takes its page size from the request (`{name}`) without a cap: one "
+                f"request with {name}=1000000 puts the whole table on one page; clamp it (`min({name}, "
+                f"{config.max_page_size})`)"
+            )
+            related = request_chain(project, function)
+            yield finding("SL402", project.path_of(function), site.span, message, related)
 
 
 def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
@@ -299,14 +509,18 @@ def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
     `max_limit` (its `?limit=` is always on)."""
     for cls, facts in project.classes.items():
         spec = project.class_spec(cls, frozenset({"paginator"}))
-        if spec is None or spec.params == ():
+        if spec is None or len(spec.params) < 2:
             continue
         size_param, ceiling = spec.params[0], spec.params[1]
+        reader = spec.params[2] if len(spec.params) > 2 else ""
         param = _inherited_attribute(project, cls, size_param) if size_param != "limit" else Const("limit")
         if param is None or param == Const(None):
             continue
         if _inherited_attribute(project, cls, ceiling) not in (None, Const(None)):
             continue
+        override = project.class_methods(cls).get(reader) if reader else None
+        if override is not None and not _returns_request_size(project, override, reader):
+            continue  # `get_page_size` clamps the size itself, or does something this cannot follow
         lines = dict(facts.attribute_lines)
         line = lines.get(size_param, facts.span.line)
         name = param.value if isinstance(param, Const) else size_param
@@ -315,7 +529,45 @@ def _drf_paginators(project: ProjectModel, config: Config) -> Iterator[Finding]:
             f"one request with {name}=1000000 serializes the whole table; set `{ceiling} = "
             f"{config.max_page_size}`"
         )
+        if override is not None:
+            message += f" (its own `{reader}` hands the client's value on without `min(...)`)"
         yield finding("SL402", project.path_of(cls), Span(line, 1, line, 1), message)
+
+
+def _returns_request_size(project: ProjectModel, function: FuncRef, reader: str) -> bool:
+    """A paginator's own `get_page_size` / `get_limit` that hands back the client's value
+    uncapped: it returns `super().get_page_size(request)` (uncapped without a max) or reads
+    `request.query_params` itself, and calls no `min()`."""
+    fn = project.functions[function]
+    if any(name_of(site.callee) == "min" for site in fn.calls):
+        return False
+    for value in fn.returns:
+        names = {link.name for link in method_chain(value)}
+        if reader in names or REQUEST_DATA & names:
+            return True
+    return False
+
+
+def _pages_by_hand(project: ProjectModel, function: FuncRef, depth: int = 1) -> bool:
+    """A DRF view hook (`get_queryset`, `filter_queryset`) that pages the queryset itself:
+    it calls a paginator (`Paginator(qs, 25)`, `self.paginate_queryset(qs)`, a project's
+    `paginator(qs, request)`) or returns a bounded slice (`qs[:100]`), itself or through a
+    helper of the project it calls."""
+    fn = project.functions[function]
+    if any(isinstance(value, Slice) and value.upper is not None for value in fn.returns):
+        return True
+    for site in fn.calls:
+        if "paginat" in name_of(site.callee).lower():
+            return True
+        helper = project.resolve(site.callee, function.module) if depth else None
+        if (
+            isinstance(helper, FuncRef)
+            and helper in project.functions
+            and helper != function
+            and _pages_by_hand(project, helper, depth - 1)
+        ):
+            return True
+    return False
 
 
 def _global_drf_pagination(project: ProjectModel) -> bool:
@@ -353,18 +605,26 @@ def _inherited_attribute(project: ProjectModel, cls: ClassRef, name: str) -> Val
     return None
 
 
-def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
-    """DRF views that list a queryset with no pagination, and where their queryset is set."""
-    if _global_drf_pagination(project):
-        return
+def _list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, str, str, Span]]:
+    """List views (knowledge `pages-by`: DRF `pagination_class`, Django `ListView.paginate_by`)
+    with no pagination: the class, its framework, the attribute that would page it, and
+    where its queryset is set (`queryset =`, `model =`, or `get_queryset`)."""
+    drf_default = _global_drf_pagination(project)
     for cls, facts in project.classes.items():
         spec = project.class_spec(cls, frozenset({"view-class"}))
-        if spec is None or spec.framework != "drf" or "list" not in spec.handler_methods:
+        if spec is not None and spec.pages_by is None:
+            spec = project.class_spec(cls, frozenset({"list-mixin"}))  # GenericViewSet + ListModelMixin
+        if spec is None or spec.pages_by is None or (spec.framework == "drf" and drf_default):
             continue
+        if project.routing.one_off(FuncRef(cls.module, MODULE_BODY)):
+            continue  # a view in test code (Django's own tests/generic_views) serves no traffic
         methods = project.class_methods(cls)
-        if "list" in methods or "paginate_queryset" in methods:
+        if {"list", "paginate_queryset", "get_paginate_by"} & set(methods):
             continue  # a custom list() may paginate by hand
-        pagination = _inherited_attribute(project, cls, "pagination_class")
+        hooks = [methods[name] for name in ("get_queryset", "filter_queryset") if name in methods]
+        if any(_pages_by_hand(project, hook) for hook in hooks):
+            continue
+        pagination = _inherited_attribute(project, cls, spec.pages_by)
         if pagination is not None and pagination != Const(None):
             continue
         module_facts = project.modules[cls.module]
@@ -373,21 +633,33 @@ def _drf_list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, Span]]:
             for site in module_facts.module_calls
             if site.assigned_to == "queryset" and facts.span.line <= site.span.line <= facts.span.end_line
         ]
+        lines = dict(facts.attribute_lines)
+        framework = spec.framework or ""
         if assigned:
-            yield cls, assigned[0]
+            yield cls, framework, spec.pages_by, assigned[0]
+        elif "queryset" in lines or "model" in lines:
+            line = lines.get("queryset", lines.get("model", facts.span.line))
+            yield cls, framework, spec.pages_by, Span(line, 1, line, 1)
         elif "get_queryset" in methods:
-            yield cls, project.functions[methods["get_queryset"]].span
+            yield cls, framework, spec.pages_by, project.functions[methods["get_queryset"]].span
 
 
-def unpaginated_drf_list(project: ProjectModel) -> Iterator[Finding]:
-    """SL401 for DRF list views: the `queryset =` line (or `get_queryset`) of an
-    unpaginated view."""
-    for cls, span in _drf_list_views(project):
-        message = (
-            f"DRF view `{cls.qualname}` lists its whole queryset: it sets no `pagination_class` and "
-            "REST_FRAMEWORK has no DEFAULT_PAGINATION_CLASS, so every request serializes every row; "
-            "set `pagination_class` (e.g. `LimitOffsetPagination` with `max_limit`) or a default in settings"
-        )
+def unpaginated_list_views(project: ProjectModel) -> Iterator[Finding]:
+    """SL401 for list views: the `queryset =` line (or `model =`, or `get_queryset`) of an
+    unpaginated DRF or Django list view."""
+    for cls, framework, attribute, span in _list_views(project):
+        if framework == "drf":
+            message = (
+                f"DRF view `{cls.qualname}` lists its whole queryset: it sets no `pagination_class` and "
+                "REST_FRAMEWORK has no DEFAULT_PAGINATION_CLASS, so every request serializes every row; "
+                "set `pagination_class` (e.g. `LimitOffsetPagination` with `max_limit`) or a default in "
+                "settings"
+            )
+        else:
+            message = (
+                f"List view `{cls.qualname}` lists its whole queryset: it sets no `{attribute}`, so every "
+                f"request renders every row; set `{attribute} = 50` (the template gets `page_obj`)"
+            )
         yield finding(
             "SL401", project.path_of(cls), Span(span.line, span.column, span.line, span.column), message
         )

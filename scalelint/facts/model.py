@@ -281,6 +281,7 @@ class CallSite:
     in_lambda: bool = False
     consumed_by: str | None = None
     hoistable: bool = False  # in a per-item loop, reading nothing the loop changes
+    method_span: Span | None = None  # the method's name in `chain.offset(n)`: where that step is
 
     @property
     def per_item_loop(self) -> Loop | None:
@@ -354,6 +355,7 @@ class FunctionFacts:
     item_stores: tuple[tuple[str, Span], ...] = ()  # `CACHE[key] = ...` into a module name, key not literal
     item_deletes: tuple[str, ...] = ()  # `del CACHE[key]`, or `CACHE = {}` under `global`
     item_reads: tuple[ItemRead, ...] = ()
+    slices: tuple[tuple[Slice, Span], ...] = ()  # `qs[a:b]` in the body, at the `[`
 
     @property
     def line(self) -> int:
@@ -414,3 +416,4 @@ class FileFacts:
     suppressions: tuple[Suppression, ...] = ()
     parse_error: ParseError | None = None
     notes: tuple[str, ...] = field(default=())
+    unparsed_sql: int = 0  # SQL strings or statements sqlglot could not parse (no facts, no findings)

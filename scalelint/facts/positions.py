@@ -86,6 +86,8 @@ class AstPositions:
                 found["decorator"].extend(node.decorator_list)
         self._nodes = {c: sorted(nodes, key=_source_order) for c, nodes in found.items()}
         self._next = {c: 0 for c in self._nodes}
+        self._last_call: ast.Call | None = None
+        self._last_subscript: ast.Subscript | None = None
 
     def take(self, node: cst.CSTNode) -> Span:
         """The span of `node`, the next node of its category in source order."""
@@ -102,7 +104,35 @@ class AstPositions:
             and _cst_callee_name(node.func) != _callee_name(found.func)
         ):
             raise PositionMismatch("call")
+        if isinstance(found, ast.Call):
+            self._last_call = found
+        if isinstance(found, ast.Subscript):
+            self._last_subscript = found
         return self._span(found)
+
+    def slice_of(self, node: cst.Subscript) -> Span | None:
+        """Where the brackets of the subscript just taken open (`[` of `qs[a:b]`)."""
+        found = self._last_subscript
+        if found is None or found.value.end_lineno is None or found.value.end_col_offset is None:
+            return None
+        line = found.value.end_lineno
+        text = self._lines[line - 1] if 0 < line <= len(self._lines) else ""
+        offset = found.value.end_col_offset
+        # The `[` follows the subscripted value, after any spaces.
+        raw = text.encode("utf-8")
+        while offset < len(raw) and raw[offset : offset + 1] in (b" ", b"\t"):
+            offset += 1
+        column = self._column(line, offset)
+        return Span(line, column, line, column + 1)
+
+    def method_name(self, node: cst.Call) -> Span | None:
+        """Where the method name of the call just taken starts and ends (`.offset` in
+        `q.filter(...).offset(n)`): a chained call's own span starts with its chain."""
+        func = self._last_call.func if self._last_call is not None else None
+        if not isinstance(func, ast.Attribute) or func.end_lineno is None or func.end_col_offset is None:
+            return None
+        end = self._column(func.end_lineno, func.end_col_offset)
+        return Span(func.end_lineno, end - len(func.attr), func.end_lineno, end)
 
     def attribute(self, node: cst.Attribute, index: int) -> Span:
         """The span of the `index`-th attribute access of the module (in source order).
@@ -165,6 +195,13 @@ class MetadataPositions:
 
     def assign(self, node: cst.Assign, index: int) -> Span:
         return self.take(node)
+
+    def method_name(self, node: cst.Call) -> Span | None:
+        return self.take(node.func.attr) if isinstance(node.func, cst.Attribute) else None
+
+    def slice_of(self, node: cst.Subscript) -> Span | None:
+        start = self.take(node.lbracket)
+        return Span(start.line, start.column, start.line, start.column + 1)
 
     def take(self, node: cst.CSTNode) -> Span:
         pos = self._positions[node]

@@ -63,6 +63,7 @@ from scalelint.findings import Span
 # a fixed, small number of times: a retry loop, not a per-row loop.
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
+FORMAT_FIELD = re.compile(r"\{[^{}]*\}")  # a replacement field of a `.format` template
 CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context"}
 AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shield", "wait", "as_completed"}
 # Parameters of these types are plain data: their name tells more than their type.
@@ -103,6 +104,7 @@ class _Scope:
     item_stores: list[tuple[str, Span]] = field(default_factory=list)
     item_deletes: list[str] = field(default_factory=list)
     item_reads: list[ItemRead] = field(default_factory=list)
+    slices: list[tuple[Slice, Span]] = field(default_factory=list)
 
 
 @dataclass
@@ -230,6 +232,20 @@ def _joined(node: cst.BaseExpression) -> tuple[str, list[cst.BaseExpression | No
         return None
     elements = node.args[0].value.elements
     return separator, [None if isinstance(e, cst.StarredElement) else e.value for e in elements]
+
+
+def _held_sql_text(value: CallResult) -> str | None:
+    """The SQL a variable holds when it was built by a call: `sql.SQL("...").format(...)`,
+    `"...".format(...)`, `cur.mogrify("...", params)`, `text("...")`."""
+    callee = value.callee
+    if isinstance(callee, Attr) and callee.attr == "format":
+        base = callee.base
+        if isinstance(base, Const) and isinstance(base.value, str):
+            template: str | None = base.value
+        else:
+            template = base.first_text if isinstance(base, CallResult) else None
+        return FORMAT_FIELD.sub(HOLE, template) if template is not None else None
+    return value.first_text
 
 
 class FactsVisitor(cst.CSTVisitor):
@@ -472,16 +488,22 @@ class FactsVisitor(cst.CSTVisitor):
         return self.value_of(node) or Opaque(dotted_text(node))
 
     def _sql_text(self, node: cst.BaseExpression) -> str | None:
-        """SQL passed as an argument: a string, a variable holding one, text("...")."""
+        """SQL passed as an argument: a string, a variable holding one, text("..."), a
+        `.format` template (`"...{}".format(t)`, psycopg `sql.SQL("...{}").format(...)`,
+        its fields become holes), `cur.mogrify("...", params)`, or a variable holding any
+        of these calls."""
         value = self.value_of(node)
         if isinstance(value, Const) and isinstance(value.value, str):
             return value.value
         if isinstance(node, cst.Call):
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value == "format":
-                return _string_text(func.value)
+                template = _string_text(func.value) or self._sql_text(func.value)
+                return FORMAT_FIELD.sub(HOLE, template) if template is not None else None
             if node.args:
                 return self._sql_text(node.args[0].value)
+        if isinstance(node, cst.Name) and isinstance(value, CallResult):
+            return _held_sql_text(value)
         return None
 
     def _sql_of_args(self, node: cst.Call) -> tuple[SqlStatement, ...]:
@@ -490,6 +512,9 @@ class FactsVisitor(cst.CSTVisitor):
             if text is None or not sql.looks_like_sql(text):
                 continue
             parsed = sql.analyse(text, self.dialect)
+            if parsed is None and FORMAT_FIELD.search(text):
+                # A template for `.format` (`sql.SQL("... FROM {}")`): its fields are holes.
+                parsed = sql.analyse(FORMAT_FIELD.sub(HOLE, text), self.dialect)
             if parsed is None:
                 self.sql_failures += 1
                 return ()
@@ -617,6 +642,7 @@ class FactsVisitor(cst.CSTVisitor):
                 item_stores=tuple(scope.item_stores),
                 item_deletes=tuple(scope.item_deletes),
                 item_reads=tuple(scope.item_reads),
+                slices=tuple(scope.slices),
             )
         )
 
@@ -754,6 +780,12 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         span = self.positions.take(node)
+        if len(self.scopes) > 1 and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Slice):
+            # Where a query is sliced (`qs[offset:offset + 50]`): SL403/SL404 point there.
+            value = self.value_of(node)
+            where = self.positions.slice_of(node)
+            if isinstance(value, Slice) and where is not None:
+                self.scopes[-1].slices.append((value, where))
         name = self._store_targets.pop(id(node), None)
         if name is not None:
             self.scopes[-1].item_stores.append((name, span))
@@ -836,11 +868,14 @@ class FactsVisitor(cst.CSTVisitor):
         self._loop_nodes[id(loop)] = node
         self._loop_targets[id(loop)] = frozenset(target_names(node.target))
         iterable = self.value_of(node.iter)
-        self._note_iteration(iterable, node.iter, span)
+        self._note_iteration(iterable, node.iter, span, node.asynchronous is not None)
         self._bind(node.target, Item(iterable) if iterable else None, None)
 
-    def _note_iteration(self, iterable: Value | None, node: cst.BaseExpression, span: Span) -> None:
-        """Iterating a lazy query (a Django queryset) runs it: a call to `__iter__`."""
+    def _note_iteration(
+        self, iterable: Value | None, node: cst.BaseExpression, span: Span, awaited: bool = False
+    ) -> None:
+        """Iterating a lazy query (a Django queryset) runs it: a call to `__iter__`; `async for`
+        awaits each step of it."""
         if iterable is None or isinstance(iterable, Const):
             return
         scope = self.scopes[-1]
@@ -850,6 +885,7 @@ class FactsVisitor(cst.CSTVisitor):
                 text=f"for ... in {dotted_text(node)}",
                 span=span,
                 loops=tuple(scope.loops),
+                awaited=awaited,
             )
         )
 
@@ -921,14 +957,14 @@ class FactsVisitor(cst.CSTVisitor):
         loop = self._loop(kind, span, for_in.iter, for_in.target)
         self._loop_nodes[id(loop)] = node
         # The outer iterable is evaluated once, outside the comprehension's own loop.
-        self._note_iteration(self.value_of(for_in.iter), for_in.iter, span)
+        self._note_iteration(self.value_of(for_in.iter), for_in.iter, span, for_in.asynchronous is not None)
         self.scopes[-1].loops.append(loop)
         self._escape_loop.add(id(for_in.iter))
         inner: cst.CompFor | None = for_in
         while inner is not None:
             iterable = self.value_of(inner.iter)
             if inner is not for_in:
-                self._note_iteration(iterable, inner.iter, span)
+                self._note_iteration(iterable, inner.iter, span, inner.asynchronous is not None)
             self._bind(inner.target, Item(iterable) if iterable else None, None)
             inner = inner.inner_for_in
 
@@ -964,6 +1000,7 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         span = self.positions.take(node)
+        method_span = self.positions.method_name(node)
         if isinstance(node.func, cst.Attribute):
             inner = self._unwrap(node.func.value)
             if isinstance(inner, cst.Call):
@@ -997,7 +1034,8 @@ class FactsVisitor(cst.CSTVisitor):
             elif arg.star == "**":
                 kwargs.append(("**", None))
             elif not arg.star:
-                # A dict display with literal keys only (`CACHE.update({"a": 1})`) is kept.
+                # A dict display with literal keys only is kept: a query document
+                # (`find({"_id": x})`), a cache fill (`CACHE.update({"a": 1})`).
                 literal = _dict_literal(arg.value, 0) if _literal_keys(arg.value) else None
                 args.append(literal or self.value_of(arg.value))
         site = CallSite(
@@ -1018,6 +1056,7 @@ class FactsVisitor(cst.CSTVisitor):
             consumed_by=self._consumers.get(id(node)),
             in_lambda=self._lambda_depth > 0,
             hoistable=bool(loops) and self._hoistable(node, loops),
+            method_span=method_span,
         )
         if self._param_stack:
             self._param_stack[-1].param_calls.append(site)
@@ -1126,6 +1165,7 @@ def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> 
         classes=tuple(visitor.classes),
         module_calls=tuple(visitor.module.calls),
         suppressions=suppressions,
+        unparsed_sql=visitor.sql_failures,
         notes=notes,
     )
 
