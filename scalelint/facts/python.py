@@ -69,6 +69,11 @@ AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shie
 # Parameters of these types are plain data: their name tells more than their type.
 PLAIN_TYPES = {"str", "int", "float", "bool", "bytes", "dict", "list"}
 CONVERSIONS = {"int", "float", "str", "abs"}
+ARITHMETIC: dict[type, Callable[[int, int], int]] = {
+    cst.Multiply: lambda a, b: a * b,
+    cst.Add: lambda a, b: a + b,
+    cst.Subtract: lambda a, b: a - b,
+}
 COMPARE_OPS: dict[type, str] = {
     cst.Equal: "eq",
     cst.NotEqual: "ne",
@@ -437,6 +442,10 @@ class FactsVisitor(cst.CSTVisitor):
         if text is not None:
             holes = self._holes(node)
             return FormattedText(text, holes=holes) if holes else Const(text)
+        if isinstance(node, cst.BinaryOperation) and type(node.operator) in ARITHMETIC:
+            # `60 * 15`, `PAGE_TTL * 2`: timeouts are written as products of constants.
+            a, b = _int_of(self.value_of(node.left)), _int_of(self.value_of(node.right))
+            return Const(ARITHMETIC[type(node.operator)](a, b)) if a is not None and b is not None else None
         if isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
             op = COMPARE_OPS.get(type(node.comparisons[0].operator))
             left = self.value_of(node.left)
@@ -1102,6 +1111,12 @@ def _dict_literal(node: cst.Dict, line: int) -> DictLiteral:
             if text is not None:
                 strings.add(text)
     return DictLiteral(frozenset(keys), frozenset(strings), line)
+
+
+def _int_of(value: Value | None) -> int | None:
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return value.value
+    return None
 
 
 def _fanned_out(loops: tuple[Loop, ...]) -> tuple[Loop, ...]:
