@@ -109,6 +109,7 @@ def load_checks() -> dict[str, CheckFunction]:
     from scalelint.checks import (  # noqa: F401
         caching,
         connections,
+        hot_reads,
         indexes,
         pagination,
         parse_errors,

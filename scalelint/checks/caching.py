@@ -1,4 +1,6 @@
-"""SL2 caching: hot reads with no cache, cache entries that never expire, commands that scan the keyspace."""
+"""SL2 caching: writes that leave cached reads stale, cache entries that never expire,
+commands that scan the keyspace, caches that only grow, keys that leave out what the
+query depends on. (Hot reads with no cache in front, SL202, are `checks/hot_reads.py`.)"""
 
 from __future__ import annotations
 
@@ -29,7 +31,6 @@ from scalelint.facts.model import (
 from scalelint.findings import Finding, Related, Span
 from scalelint.knowledge import ApiSpec
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain, name_of
-from scalelint.query_shapes import model_at
 from scalelint.request_path_types import FuncRef
 
 UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
@@ -224,7 +225,7 @@ RPC_WORDS = re.compile(
 )
 
 
-def _norm(name: str) -> str:
+def data_name(name: str) -> str:
     """One spelling per data set: `contacts`, `Contact`, `get_contacts_list` -> `contact`."""
     name = RPC_WORDS.sub("", name.rsplit(".", 1)[-1])
     name = RPC_WORDS.sub("", name).lower().replace("_", "")
@@ -351,10 +352,12 @@ def versioned(value: Value | None) -> bool:
 def data_touched(op: Operation, project: ProjectModel | None = None) -> set[str]:
     """The tables, models and RPCs an operation reads or writes, normalised (a session's
     `commit()` writes the models the function `add`ed to that session)."""
-    names = {_norm(table) for statement in op.sql for table in statement.tables}
+    names = {data_name(table) for statement in op.sql for table in statement.tables}
     chain = method_chain(op.site.callee)
     names |= {
-        _norm(link.first_text) for link in chain if link.name in ("table", "from_", "rpc") and link.first_text
+        data_name(link.first_text)
+        for link in chain
+        if link.name in ("table", "from_", "rpc") and link.first_text
     }
     if op.api.startswith("sqlalchemy."):
         names |= _sqlalchemy_models(op.site, op.api)
@@ -386,19 +389,19 @@ def _sqlalchemy_models(site: CallSite, api: str) -> set[str]:
             callee = value.callee
             name = callee.attr if isinstance(callee, Attr) else name_of(callee)
             if name in SQLALCHEMY_STATEMENTS and value.first_value is not None:
-                found.add(_norm(name_of(value.first_value)))
+                found.add(data_name(name_of(value.first_value)))
             elif name[:1].isupper() and api.rsplit(".", 1)[-1] in SQLALCHEMY_OBJECT_WRITES:
-                found.add(_norm(name))  # a model instance built in the call: `Product(...)`
+                found.add(data_name(name))  # a model instance built in the call: `Product(...)`
             value = callee.base if isinstance(callee, Attr) else None
     return {name for name in found if name}
 
 
 def _models_named(chain: list[Link]) -> set[str]:
     """`Article` in `Article.objects.filter(...)`."""
-    return {_norm(chain[i - 1].name) for i, link in enumerate(chain) if link.name == "objects" and i > 0}
+    return {data_name(chain[i - 1].name) for i, link in enumerate(chain) if link.name == "objects" and i > 0}
 
 
-def _writes(op: Operation) -> bool:
+def writes(op: Operation) -> bool:
     if op.op == "db.write":
         return True
     receiver = op.site.callee.base if isinstance(op.site.callee, Attr) else None
@@ -576,7 +579,7 @@ def missing_cache_invalidation(project: ProjectModel, config: Config) -> Iterato
         return
     receivers: set[FuncRef] | None = None
     for op in project.all_operations():
-        if not _writes(op) or project.routing.one_off(op.function):
+        if not writes(op) or project.routing.one_off(op.function):
             continue
         written = data_touched(op, project)
         around: set[FuncRef] | None = None
@@ -970,144 +973,3 @@ def incomplete_cache_key(project: ProjectModel, config: Config) -> Iterator[Find
             for path, query in sorted(missing.items())
         )
         yield finding("SL206", path_of, read.site.span, message, related)
-
-
-# ---- SL202: rarely-changing data read from the database on every request ----------------
-
-# Read-mostly reference data, by table name or by its model class's name in snake case.
-HOT_NAME = re.compile(
-    r"^(?:\w+_)?(?:settings?|configs?|configurations?|feature_?flags?|permissions?|roles?|role_?permissions?"
-    r"|countr(?:y|ies)|currenc(?:y|ies)|locales?)$"
-    r"|^(?:flags?|(?:billing_|subscription_|pricing_)?plans?|pricing)$"
-    r"|_(?:lookups?|types?)$"
-)
-# The database's own catalogs (`pg_type`, `pg_settings`): not the application's data.
-SYSTEM_TABLE = re.compile(r"^(pg_|sqlite_)|^(information_schema|pg_catalog|sys|mysql)\.", re.I)
-CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-# Decorators that keep a function's result (or a view's response): what they wrap runs
-# once per key and TTL, not per request. Matched by their last name, so Flask-Caching's
-# `@cache.cached(...)`, fastapi-cache's `@cache()` and aiocache's `@cached` count too.
-CACHING_DECORATORS = {"cache", "cached", "cache_page", "cache_response", "memoize", "lru_cache"}
-CACHING_DECORATORS |= {"alru_cache", "ttl_cache", "cached_property"}
-SQLALCHEMY_ROOTS = {"select", "query"}
-
-
-@dataclass(frozen=True, slots=True)
-class HotTable:
-    """A table a query reads, and why it counts as hot."""
-
-    table: str
-    names: frozenset[str]  # what writes to it are recognised by (see `data_touched`)
-    why: str
-
-
-def _hot_reason(names: list[str], configured: set[str]) -> str | None:
-    if any(name.lower() in configured for name in names):
-        return "listed in `hot-tables`"
-    if any(HOT_NAME.search(name.lower()) for name in names):
-        return "reference data by its name"
-    return None
-
-
-def _hot_tables(project: ProjectModel, op: Operation, configured: set[str]) -> list[HotTable]:
-    """The hot tables a read takes its rows from; [] when it also reads other tables (a
-    join or subquery: the read is about those) or when it is not a plain read."""
-    if op.sql:
-        if op.op == "db.write":
-            return []
-        found: list[HotTable] = []
-        for statement in op.sql:
-            if statement.kind != "select" or not statement.tables or "for update" in statement.text.lower():
-                return []
-            for table in statement.tables:
-                name = table.rsplit(".", 1)[-1]
-                why = None if SYSTEM_TABLE.search(table) else _hot_reason([name], configured)
-                if why is None:
-                    return []
-                found.append(HotTable(name, frozenset({_norm(name)}), why))
-        return found
-    if op.op != "db.query":
-        return []
-    chain = method_chain(op.site.callee)
-    if any(link.name == "rpc" for link in chain):
-        return []
-    named = next(
-        (link.first_text for link in chain if link.name in ("table", "from_") and link.first_text), None
-    )
-    if named is not None:  # supabase
-        why = _hot_reason([named], configured)
-        return [HotTable(named, frozenset({_norm(named)}), why)] if why else []
-    module = op.function.module
-    roots = [op.site.callee, *op.site.args[:1]] if op.api.startswith("sqlalchemy.") else [op.site.callee]
-    for root in roots:
-        model = model_at(project, module, root)
-        if model is not None:
-            table = project.schema.models[model]
-            cls = model.qualname.rsplit(".", 1)[-1]
-            why = _hot_reason([table, cls, CAMEL.sub("_", cls)], configured)
-            return [HotTable(table, frozenset({_norm(table), _norm(cls)}), why)] if why else []
-    return []
-
-
-def _caches_result(project: ProjectModel, function: FuncRef) -> bool:
-    """The function reads a cache itself (`get`, `get_or_set`), through a thin wrapper
-    it calls, or its result is kept by a decorator (`@lru_cache`, `@cache_page(60)`)."""
-    if function in project.routing.memoized:
-        return True
-    decorators = project.functions[function].decorators
-    if any(d.text.split("(")[0].rsplit(".", 1)[-1].strip() in CACHING_DECORATORS for d in decorators):
-        return True
-
-    def reads_cache(target: FuncRef) -> bool:
-        return any(
-            op.op == "cache.get" or op.api.endswith(".get_or_set")
-            for op in project.operations.get(target, ())
-        )
-
-    return reads_cache(function) or any(
-        reads_cache(target) for _, target in project.call_edges.get(function, ())
-    )
-
-
-def _written_with(project: ProjectModel, function: FuncRef, hot: list[HotTable]) -> bool:
-    """The function also writes the table (read-modify-write: an update form, an admin
-    endpoint), or saves a model instance it may have read."""
-    names = {name for table in hot for name in table.names}
-    for op in project.operations.get(function, ()):
-        if not _writes(op):
-            continue
-        written = data_touched(op)
-        if written & names or (not written and op.api.startswith("django.model.")):
-            return True
-    return False
-
-
-@check("SL202")
-def uncached_hot_read(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    configured = {name.lower() for name in config.hot_tables}
-    for function in sorted(project.request_path, key=lambda f: (f.module, f.qualname)):
-        reads = [
-            (op, hot)
-            for op in project.operations.get(function, ())
-            if (hot := _hot_tables(project, op, configured))
-        ]
-        if not reads:
-            continue
-        handler, chain = project.request_path[function]
-        scope = [function, *(step.caller for step in chain)]
-        if any(_caches_result(project, f) for f in scope):
-            continue
-        for op, hot in reads:
-            if _written_with(project, function, hot):
-                continue
-            tables = ", ".join(dict.fromkeys(f"`{t.table}`" for t in hot))
-            why = "; ".join(dict.fromkeys(t.why for t in hot))
-            message = (
-                f"`{op.site.text}` reads {tables} ({why}) from the database on every request to "
-                f"{handler.label}{reached_from(project, function)}, though its rows change rarely: 600 "
-                "concurrent users make 600 identical queries, each holding a pooled connection; cache it "
-                "with a short TTL (cache-aside: Redis `get`, then `setex(key, 60, ...)` on a miss; Django "
-                "`cache.get_or_set(key, load, 60)`; `cachetools.TTLCache(maxsize=..., ttl=60)`) and delete "
-                "the key where the table is written (SL201)"
-            )
-            yield at_operation("SL202", project, op, message)
