@@ -23,6 +23,7 @@ from scalelint.facts.model import (
     Compare,
     Const,
     Imported,
+    Item,
     Slice,
     SqlStatement,
     Value,
@@ -444,6 +445,20 @@ def model_of(project: ProjectModel, op: Operation) -> ClassRef | None:
 def model_of_value(project: ProjectModel, function: FuncRef, value: Value | None) -> ClassRef | None:
     """The ORM model of a query expression written in `function`."""
     return _Reader(project, function).model_of(value)
+
+
+def slices_of(value: Value | None) -> Iterator[Slice]:
+    """The slices in a query expression, outermost first (`qs.order_by("id")[a:b]`)."""
+    while value is not None:
+        if isinstance(value, Slice):
+            yield value
+            value = value.of
+        elif isinstance(value, CallResult):
+            value = value.callee
+        elif isinstance(value, (Attr, Item)):
+            value = value.base if isinstance(value, Attr) else value.of
+        else:
+            value = None
 
 
 def built_in(

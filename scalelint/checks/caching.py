@@ -25,12 +25,12 @@ from scalelint.facts.model import (
     Item,
     Opaque,
     Sequence,
-    Slice,
     Value,
 )
 from scalelint.findings import Finding, Related, Span
 from scalelint.knowledge import ApiSpec
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain, name_of
+from scalelint.query_shapes import slices_of
 from scalelint.request_path_types import FuncRef
 
 UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
@@ -137,8 +137,7 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
                     f"with no expiry: {kept}; a missed invalidation then serves stale rows "
                     "indefinitely; give it a short TTL"
                 )
-                span = Span(decorator.line, 1, decorator.line, 1)
-                yield finding("SL203", project.path_of(function), span, message)
+                yield _at_decorator(project, function, decorator, message)
                 continue
             if not isinstance(ref, ExtName):
                 continue
@@ -166,8 +165,11 @@ def _unbounded_memoized_reads(project: ProjectModel) -> Iterator[Finding]:
                 f"seen again (query at {project.path_of(query.function)}:{query.site.span.line}); "
                 "cache it in Redis with a TTL, or use `cachetools.TTLCache`"
             )
-            span = Span(decorator.line, 1, decorator.line, 1)
-            yield finding("SL203", project.path_of(function), span, message)
+            yield _at_decorator(project, function, decorator, message)
+
+
+def _at_decorator(project: ProjectModel, function: FuncRef, decorator: Decorator, message: str) -> Finding:
+    return finding("SL203", project.path_of(function), Span(decorator.line, 1, decorator.line, 1), message)
 
 
 def _kept_forever(project: ProjectModel, function: FuncRef, decorator: Decorator) -> str | None:
@@ -827,20 +829,10 @@ def _is_query_site(site: CallSite) -> bool:
 
 def _query_slices(value: Value | None) -> Iterator[Value | None]:
     """The bounds of a queryset slice in a value (`Contact.objects.filter(...)[a:b]`)."""
-    while value is not None:
-        if isinstance(value, Slice):
-            if any(link.name in QUERY_ROOTS for link in method_chain(value.of)):
-                yield value.lower
-                yield value.upper
-            value = value.of
-        elif isinstance(value, CallResult):
-            value = value.callee
-        elif isinstance(value, Attr):
-            value = value.base
-        elif isinstance(value, Item):
-            value = value.of
-        else:
-            value = None
+    for piece in slices_of(value):
+        if any(link.name in QUERY_ROOTS for link in method_chain(piece.of)):
+            yield piece.lower
+            yield piece.upper
 
 
 @dataclass(frozen=True, slots=True)

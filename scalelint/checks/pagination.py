@@ -45,7 +45,7 @@ from scalelint.project import (
     method_chain,
     name_of,
 )
-from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of
+from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of, slices_of
 from scalelint.request_path_types import FuncRef
 
 KEY_COLUMNS = {"id", "pk"}
@@ -272,7 +272,7 @@ def _pages(project: ProjectModel, op: Operation, query: Query) -> tuple[bool, bo
     offset_from_caller = any(link.name in OFFSET_STEPS and not link.literal for link in query.chain)
     # `qs[offset:offset + size]`: a slice starting where the caller says.
     offset_from_caller = offset_from_caller or any(
-        piece.lower is not None and not isinstance(piece.lower, Const) for piece in _slices(query.iterated)
+        piece.lower is not None and not isinstance(piece.lower, Const) for piece in slices_of(query.iterated)
     )
     if query.library == "mongo":
         # `find(filter, sort=[...], skip=n, limit=m)` takes its page by keyword.
@@ -307,25 +307,11 @@ def _page_span(project: ProjectModel, op: Operation, query: Query, *steps: set[s
     return op.site.span
 
 
-def _slices(value: Value | None) -> Iterator[Slice]:
-    """The slices of a queryset expression, outermost first (`qs.order_by("id")[a:b]`)."""
-    while value is not None:
-        if isinstance(value, Slice):
-            yield value
-            value = value.of
-        elif isinstance(value, CallResult):
-            value = value.callee
-        elif isinstance(value, Attr):
-            value = value.base
-        else:
-            value = None
-
-
 def _slice_span(project: ProjectModel, op: Operation, value: Value | None) -> Span | None:
     """Where the outermost slice of a queryset expression is written in the operation's
     function (`qs.order_by("id")[start:end]`), if it is."""
     written = dict(project.functions[op.function].slices)
-    return next((written[piece] for piece in _slices(value) if piece in written), None)
+    return next((written[piece] for piece in slices_of(value) if piece in written), None)
 
 
 @check("SL403")
@@ -475,7 +461,7 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
         query = _query(project, op)
         if query is not None:
             candidates.extend(value for value, _ in _limit_arguments(project, op, query))
-            candidates.extend(piece.upper for piece in _slices(query.iterated))  # `qs[:size]`
+            candidates.extend(piece.upper for piece in slices_of(query.iterated))  # `qs[:size]`
         name = next((n for n in (_request_page_size(project, op.function, v) for v in candidates) if n), None)
         if name is None:
             continue
