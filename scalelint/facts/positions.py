@@ -73,15 +73,20 @@ class AstPositions:
 
     def __init__(self, source: str) -> None:
         tree = ast.parse(source)  # SyntaxError: caller falls back
-        self._tree = tree
+        # Attributes and assignments are gathered in the same walk, sorted on first use:
+        # few files need their positions.
+        self._gathered: dict[type[ast.AST], list[ast.AST]] = {ast.Attribute: [], ast.Assign: []}
         self._collected: dict[type[ast.AST], list[ast.AST]] = {}
         self._lines = source.splitlines()
         found: dict[str, list[ast.AST]] = {c: [] for c in set(AST_CATEGORY.values())}
         found["decorator"] = []
         for node in ast.walk(tree):
-            category = AST_CATEGORY.get(type(node))
+            kind = type(node)
+            category = AST_CATEGORY.get(kind)
             if category is not None:
                 found[category].append(node)
+            if kind in self._gathered:
+                self._gathered[kind].append(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 found["decorator"].extend(node.decorator_list)
         self._nodes = {c: sorted(nodes, key=_source_order) for c, nodes in found.items()}
@@ -151,8 +156,7 @@ class AstPositions:
 
     def _lazy(self, kind: type[ast.AST], index: int) -> ast.AST | None:
         if kind not in self._collected:
-            nodes = [n for n in ast.walk(self._tree) if isinstance(n, kind)]
-            self._collected[kind] = sorted(nodes, key=_source_order)
+            self._collected[kind] = sorted(self._gathered[kind], key=_source_order)
         nodes = self._collected[kind]
         return nodes[index] if index < len(nodes) else None
 
