@@ -45,7 +45,15 @@ from scalelint.project import (
     method_chain,
     name_of,
 )
-from scalelint.query_shapes import chain_calls, model_of, pins_one_row, query_of, slices_of
+from scalelint.query_shapes import (
+    built_in,
+    chain_calls,
+    model_at,
+    model_of,
+    pins_one_row,
+    query_of,
+    slices_of,
+)
 from scalelint.request_path_types import FuncRef
 
 KEY_COLUMNS = {"id", "pk"}
@@ -338,6 +346,7 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
             message += ", with `.sort([('created_at', -1), ('_id', -1)])`"
         span = _page_span(project, op, query, OFFSET_STEPS | {"range"}, {"limit"})
         yield _at(project, op, span, "SL403", message)
+    yield from _unordered_paginators(project)
 
 
 def _at(project: ProjectModel, op: Operation, span: Span, rule: str, message: str) -> Finding:
@@ -350,13 +359,41 @@ def _default_ordering(project: ProjectModel, op: Operation) -> bool | None:
     """Whether a Django query's model has a `Meta.ordering` (its own or an abstract base's);
     None when the model is not known."""
     model = model_of(project, op)
-    if model is None:
-        return None
+    return None if model is None else _orders_itself(project, model)
+
+
+def _orders_itself(project: ProjectModel, model: ClassRef) -> bool:
     for current in _class_and_bases(project, model):
         meta = project.classes.get(ClassRef(current.module, f"{current.qualname}.Meta"))
         if meta is not None and any(name == "ordering" for name, _ in meta.attributes):
             return True
     return False
+
+
+def _unordered_paginators(project: ProjectModel) -> Iterator[Finding]:
+    """`Paginator(Order.objects.filter(...), 25)` on a queryset with no `order_by()` whose
+    model has no `Meta.ordering`: Django warns (UnorderedObjectListWarning) and pages
+    overlap. The queryset may be built in a helper."""
+    for function in project.request_path:
+        for site in project.functions[function].calls:
+            spec = project.spec_of(site.callee, function.module)
+            if spec is None or spec.op or spec.limit_arg is None or not spec.params:
+                continue
+            pieces = built_in(project, function, spec.argument(site, spec.params[0]))
+            if any(link.name in ORDER_STEPS for _, value in pieces for link in method_chain(value)):
+                continue
+            where, listed = pieces[-1]
+            model = model_at(project, where.module, listed)
+            if model is None or _orders_itself(project, model):
+                continue
+            message = (
+                f"`{site.text}` pages a queryset of `{model.qualname}` that has no `order_by()` (and the "
+                "model no `Meta.ordering`): the database may return rows in any order, so rows repeat "
+                "or go missing between pages; add `.order_by('-created_at', '-id')` (a unique key last)"
+            )
+            yield finding(
+                "SL403", project.path_of(function), site.span, message, request_chain(project, function)
+            )
 
 
 @check("SL404")
