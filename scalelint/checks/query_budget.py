@@ -34,9 +34,12 @@ class PerRow:
 
 
 def per_row(project: ProjectModel, kinds: frozenset[str], config: Config) -> Iterator[PerRow]:
-    """Operations of these kinds inside a loop over data, directly or through a call; only
-    on the request path when `per-row-scope = "request"`."""
-    for row in _per_row(project, kinds):
+    """Operations of these kinds inside a loop over data, directly or through a call (not
+    a loop over an enumeration's members); only on the request path when
+    `per-row-scope = "request"`."""
+    for row in _rows_in_loops(project, kinds):
+        if _over_enum(project, row.function, row.loop):
+            continue
         if config.per_row_scope == "all" or row.function in project.request_path:
             yield row
 
@@ -58,13 +61,7 @@ def _over_enum(project: ProjectModel, function: FuncRef, loop: Loop) -> bool:
     return isinstance(cls, ClassRef) and project.class_spec(cls, ENUMERATION) is not None
 
 
-def _per_row(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
-    for row in _per_row_any_loop(project, kinds):
-        if not _over_enum(project, row.function, row.loop):
-            yield row
-
-
-def _per_row_any_loop(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
+def _rows_in_loops(project: ProjectModel, kinds: frozenset[str]) -> Iterator[PerRow]:
     for op in project.all_operations():
         loop = op.site.per_item_loop
         if op.op in kinds and op.round_trip and loop is not None and not project.routing.one_off(op.function):
