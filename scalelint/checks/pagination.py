@@ -370,6 +370,11 @@ def _orders_itself(project: ProjectModel, model: ClassRef) -> bool:
     return False
 
 
+# Steps after which a paginated queryset has an order, or nothing to page: an explicit
+# order, a search backend's relevance order (wagtail `.search(...)`), an empty queryset.
+PAGED_IN_ORDER = ORDER_STEPS | {"search", "none"}
+
+
 def _unordered_paginators(project: ProjectModel) -> Iterator[Finding]:
     """`Paginator(Order.objects.filter(...), 25)` on a queryset with no `order_by()` whose
     model has no `Meta.ordering`: Django warns (UnorderedObjectListWarning) and pages
@@ -380,7 +385,7 @@ def _unordered_paginators(project: ProjectModel) -> Iterator[Finding]:
             if spec is None or spec.op or spec.limit_arg is None or not spec.params:
                 continue
             pieces = built_in(project, function, spec.argument(site, spec.params[0]))
-            if any(link.name in ORDER_STEPS for _, value in pieces for link in method_chain(value)):
+            if any(link.name in PAGED_IN_ORDER for _, value in pieces for link in method_chain(value)):
                 continue
             where, listed = pieces[-1]
             model = model_at(project, where.module, listed)
