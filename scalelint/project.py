@@ -21,6 +21,7 @@ from scalelint.facts.model import (
     CallResult,
     CallSite,
     ClassFacts,
+    Computed,
     Const,
     DictLiteral,
     FileFacts,
@@ -235,7 +236,7 @@ class ProjectModel:
 
     def resolve(self, value: Value | None, module: str) -> Ref | None:
         """What a symbolic value of `module` is, or None when unknown."""
-        if value is None or isinstance(value, (Const, DictLiteral, Opaque, Sequence)):
+        if value is None or isinstance(value, (Const, DictLiteral, Opaque, Sequence, Computed)):
             return None
         seen = self._by_identity.get((id(value), module))
         if seen is not None and seen[0] is value:

@@ -24,6 +24,7 @@ from scalelint.facts.model import (
     Attr,
     CallResult,
     CallSite,
+    Computed,
     Const,
     DictLiteral,
     Instance,
@@ -442,8 +443,9 @@ REQUEST_DATA = {"args", "GET", "query_params", "values", "form"}
 
 def _request_page_size(project: ProjectModel, function: FuncRef, value: Value | None) -> str | None:
     """The name of an unclamped page size from the request that `value` carries, if any."""
-    if isinstance(value, Sequence):
-        for item in value.items:
+    if isinstance(value, (Sequence, Computed)):
+        # The parameters of a statement; the operands of `offset + limit - 1`.
+        for item in value.items if isinstance(value, Sequence) else value.operands:
             found = _request_page_size(project, function, item)
             if found:
                 return found
@@ -500,6 +502,10 @@ def unclamped_page_size(project: ProjectModel, config: Config) -> Iterator[Findi
         for link in method_chain(receiver) + method_chain(op.site.args[0] if op.site.args else None):
             if link.name in PAGE_SIZE_STEPS and not link.literal:
                 candidates.append(link.first_value)
+        # supabase `.range(offset, offset + limit - 1)`: the end carries the size.
+        for method, _, site in chain_calls(project, op.function, receiver):
+            if method == "range" and site is not None and len(site.args) > 1:
+                candidates.append(site.args[1])
         query = _query(project, op)
         if query is not None:
             candidates.extend(value for value, _ in _limit_arguments(project, op, query))

@@ -107,6 +107,13 @@ class Compare:
 
 
 @dataclass(frozen=True, slots=True)
+class Computed:
+    """A number computed from other values (`offset + limit - 1`): what it depends on."""
+
+    operands: tuple[Value, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """A value phase 1 cannot describe (an unannotated parameter, a lambda); `text` shows it."""
 
@@ -125,6 +132,7 @@ Value = (
     | Const
     | DictLiteral
     | Compare
+    | Computed
     | Opaque
 )
 

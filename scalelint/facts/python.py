@@ -35,6 +35,7 @@ from scalelint.facts.model import (
     CallSite,
     ClassFacts,
     Compare,
+    Computed,
     Const,
     Decorator,
     DictLiteral,
@@ -74,6 +75,7 @@ ARITHMETIC: dict[type, Callable[[int, int], int]] = {
     cst.Add: lambda a, b: a + b,
     cst.Subtract: lambda a, b: a - b,
 }
+NUMERIC = {*ARITHMETIC, cst.FloorDivide, cst.Divide}
 COMPARE_OPS: dict[type, str] = {
     cst.Equal: "eq",
     cst.NotEqual: "ne",
@@ -442,10 +444,15 @@ class FactsVisitor(cst.CSTVisitor):
         if text is not None:
             holes = self._holes(node)
             return FormattedText(text, holes=holes) if holes else Const(text)
-        if isinstance(node, cst.BinaryOperation) and type(node.operator) in ARITHMETIC:
-            # `60 * 15`, `PAGE_TTL * 2`: timeouts are written as products of constants.
-            a, b = _int_of(self.value_of(node.left)), _int_of(self.value_of(node.right))
-            return Const(ARITHMETIC[type(node.operator)](a, b)) if a is not None and b is not None else None
+        if isinstance(node, cst.BinaryOperation) and type(node.operator) in NUMERIC:
+            left, right = self.value_of(node.left), self.value_of(node.right)
+            a, b = _int_of(left), _int_of(right)
+            if a is not None and b is not None and type(node.operator) in ARITHMETIC:
+                # `60 * 15`, `PAGE_TTL * 2`: timeouts are written as products of constants.
+                return Const(ARITHMETIC[type(node.operator)](a, b))
+            # `offset + limit - 1`: a page's end still depends on the page size.
+            operands = tuple(v for v in (left, right) if v is not None)
+            return Computed(operands) if operands else None
         if isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
             op = COMPARE_OPS.get(type(node.comparisons[0].operator))
             left = self.value_of(node.left)
