@@ -33,7 +33,8 @@ pool-size (the keywords whose values add up to a pool's maximum size, with defau
 params (positional parameter names, so a value is found by keyword or position),
 pooler-requires (the keyword a client needs behind a transaction-mode pooler),
 ttl-params / ttl-default (where a cache write takes its expiry, and whether leaving it
-out means "forever" or a finite default), namespace-kwarg (the keyword naming the cache
+out means "forever" or a finite default), zero-ttl-forever (true: an expiry of 0 means
+none, as in Flask-Caching), namespace-kwarg (the keyword naming the cache
 namespace or key prefix a caching decorator fills or a delete clears), queued (true: the
 call only queues the command, a later `execute()` sends the batch in one round trip: a
 Redis pipeline), timeout ("none"
@@ -99,6 +100,7 @@ SPEC_KEYS = {
     "url-arg",
     "ttl-params",
     "ttl-default",
+    "zero-ttl-forever",
     "namespace-kwarg",
     "queued",
     "timeout",
@@ -137,6 +139,7 @@ SPEC_TYPES: dict[str, type | tuple[type, ...]] = {
     "url-arg": (int, str),
     "ttl-params": list,
     "ttl-default": str,
+    "zero-ttl-forever": bool,
     "namespace-kwarg": str,
     "queued": bool,
     "timeout": str,
@@ -173,6 +176,7 @@ class ApiSpec:
     url_arg: int | str | None = None
     ttl_params: tuple[str, ...] = ()
     ttl_default: str | None = None  # "forever": no TTL unless given; "finite": a default applies
+    zero_ttl_forever: bool = False  # an expiry of 0 keeps the entry forever
     namespace_kwarg: str | None = None
     queued: bool = False  # no round trip of its own: sent later with the whole batch
     timeout: str | None = None  # "none": waits forever unless given one; "default": has one
@@ -288,6 +292,7 @@ def _spec(raw: object, path: Path, where: str) -> ApiSpec:
         url_arg=raw.get("url-arg"),
         ttl_params=tuple(raw.get("ttl-params", ())),
         ttl_default=raw.get("ttl-default"),
+        zero_ttl_forever=raw.get("zero-ttl-forever", False),
         namespace_kwarg=raw.get("namespace-kwarg"),
         queued=raw.get("queued", False),
         timeout=raw.get("timeout"),

@@ -92,8 +92,10 @@ def _without_ttl(spec: ApiSpec | None, site: CallSite) -> str | None:
         return None
     given = {name: spec.argument(site, name) for name in spec.ttl_params}
     given = {name: value for name, value in given.items() if value is not None or site.has_kwarg(name)}
-    if any(value == Const(None) for value in given.values()):
-        return f"`{next(n for n, v in given.items() if v == Const(None))}=None` keeps it forever"
+    forever = {Const(None), Const(0)} if spec.zero_ttl_forever else {Const(None)}
+    for name, value in given.items():
+        if value in forever:
+            return f"`{name}={value.value if isinstance(value, Const) else None}` keeps it forever"
     if spec.ttl_default == "forever" and not given and not site.has_kwarg("**"):
         return "no expiry is set, so the entry stays until something deletes it"
     return None
