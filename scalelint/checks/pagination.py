@@ -35,6 +35,7 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.findings import Finding, Severity, Span
+from scalelint.knowledge import ApiSpec
 from scalelint.project import (
     MODULE_BODY,
     ClassRef,
@@ -348,6 +349,7 @@ def unordered_pagination(project: ProjectModel, config: Config) -> Iterator[Find
         span = _page_span(project, op, query, OFFSET_STEPS | {"range"}, {"limit"})
         yield _at(project, op, span, "SL403", message)
     yield from _unordered_paginators(project)
+    yield from _paged_unordered_views(project)
 
 
 def _at(project: ProjectModel, op: Operation, span: Span, rule: str, message: str) -> Finding:
@@ -647,15 +649,55 @@ def _inherited_attribute(project: ProjectModel, cls: ClassRef, name: str) -> Val
     return None
 
 
+def _list_view_spec(project: ProjectModel, cls: ClassRef) -> ApiSpec | None:
+    """The knowledge of a view class's list action: its view base, or the mixin that gives
+    a generic view its list (`GenericViewSet` + `ListModelMixin`)."""
+    spec = project.class_spec(cls, frozenset({"view-class"}))
+    if spec is not None and spec.pages_by is None:
+        spec = project.class_spec(cls, frozenset({"list-mixin"}))
+    return spec
+
+
+def _paged_unordered_views(project: ProjectModel) -> Iterator[Finding]:
+    """SL403 for a DRF list view that pages (its `pagination_class`, or REST_FRAMEWORK's
+    default) a `queryset` with no `order_by()`, on a model with no `Meta.ordering`, and
+    sets no `ordering`: DRF itself warns (UnorderedObjectListWarning)."""
+    drf_default = _global_drf_pagination(project)
+    for cls, facts in project.classes.items():
+        spec = _list_view_spec(project, cls)
+        if spec is None or spec.framework != "drf" or spec.pages_by is None:
+            continue
+        if project.routing.one_off(FuncRef(cls.module, MODULE_BODY)):
+            continue
+        if {"list", "paginate_queryset", "get_queryset", "filter_queryset"} & set(project.class_methods(cls)):
+            continue  # the rows it pages are chosen in code scalelint does not follow here
+        pagination = _inherited_attribute(project, cls, spec.pages_by)
+        paged = drf_default if pagination is None else pagination != Const(None)
+        queryset = _inherited_attribute(project, cls, "queryset")
+        if not paged or queryset is None or _inherited_attribute(project, cls, "ordering") is not None:
+            continue
+        if any(link.name in PAGED_IN_ORDER for link in method_chain(queryset)):
+            continue
+        model = model_at(project, cls.module, queryset)
+        if model is None or _orders_itself(project, model):
+            continue
+        line = dict(facts.attribute_lines).get("queryset", facts.span.line)
+        message = (
+            f"DRF view `{cls.qualname}` pages a queryset of `{model.qualname}` that has no `order_by()` "
+            "(and the model no `Meta.ordering`, the view no `ordering`): the database may return rows "
+            "in any order, so rows repeat or go missing between pages; order it by a unique key last "
+            "(`.order_by('-created_at', '-id')`)"
+        )
+        yield finding("SL403", project.path_of(cls), Span(line, 1, line, 1), message)
+
+
 def _list_views(project: ProjectModel) -> Iterator[tuple[ClassRef, str, str, Span]]:
     """List views (knowledge `pages-by`: DRF `pagination_class`, Django `ListView.paginate_by`)
     with no pagination: the class, its framework, the attribute that would page it, and
     where its queryset is set (`queryset =`, `model =`, or `get_queryset`)."""
     drf_default = _global_drf_pagination(project)
     for cls, facts in project.classes.items():
-        spec = project.class_spec(cls, frozenset({"view-class"}))
-        if spec is not None and spec.pages_by is None:
-            spec = project.class_spec(cls, frozenset({"list-mixin"}))  # GenericViewSet + ListModelMixin
+        spec = _list_view_spec(project, cls)
         if spec is None or spec.pages_by is None or (spec.framework == "drf" and drf_default):
             continue
         if project.routing.one_off(FuncRef(cls.module, MODULE_BODY)):
