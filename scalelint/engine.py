@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +23,7 @@ from scalelint.facts.model import FileFacts, ParseError
 from scalelint.facts.suppressions import config_suppressions, is_suppressed, sql_suppressions
 from scalelint.files import Spec, discover, report_scope
 from scalelint.findings import Finding, Related
-from scalelint.knowledge import Knowledge, load_knowledge
+from scalelint.knowledge import Knowledge, knowledge_digest, knowledge_files, knowledge_from
 from scalelint.rulebook import RULES_DIR, all_rules, checklist
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -362,16 +363,22 @@ class _Inputs:
     stats: dict[str, _Stat]
     in_scope: set[str]
     config: Config
-    knowledge: Knowledge
+    knowledge_files: list[Path]
     enabled: frozenset[str]
     root: Path
     cwd: Path
+
+    @cached_property
+    def knowledge(self) -> Knowledge:
+        """Parsed only when the project is analysed; a kept result needs just its digest."""
+        return knowledge_from(self.knowledge_files)
 
     def fingerprint(self, facts_ids: dict[str, str] | None = None) -> str:
         """Everything the run's result depends on: the files by their stats, or (given the
         name of each file's facts) by what they say."""
         config = self.config
-        parts = [repr(config), self.knowledge.digest, ",".join(sorted(self.enabled)), str(self.cwd)]
+        knowledge = knowledge_digest(self.knowledge_files)
+        parts = [repr(config), knowledge, ",".join(sorted(self.enabled)), str(self.cwd)]
         parts.append(_code_digest())
         parts += [cache_salt(config.dialect), *sorted(self.in_scope)]
         for _, relative in self.listed:
@@ -438,7 +445,7 @@ def _run(
         stats=_stat_all(listed),
         in_scope={p.relative_to(root).as_posix() for p in reported},
         config=config,
-        knowledge=load_knowledge(RULES_DIR / "apis", config.apis),
+        knowledge_files=knowledge_files(RULES_DIR / "apis", config.apis),
         enabled=enabled_rules(config),
         root=root,
         cwd=(cwd or Path.cwd()).resolve(),

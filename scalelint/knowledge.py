@@ -309,11 +309,35 @@ def _pool_size(raw: object, path: Path, where: str) -> list[tuple[str, int | Non
     return [(name, None if default < 0 else default) for name, default in raw.items()]
 
 
+def knowledge_files(builtin_dir: Path, extra_files: Iterable[Path] = ()) -> list[Path]:
+    """The shipped knowledge files, then the user's (which may override them), in order."""
+    return [*sorted(builtin_dir.glob("*.toml")), *extra_files]
+
+
 def load_knowledge(builtin_dir: Path, extra_files: Iterable[Path] = ()) -> Knowledge:
     """The shipped knowledge, then the user's files (which may override it)."""
+    return knowledge_from(knowledge_files(builtin_dir, extra_files))
+
+
+def knowledge_from(paths: Iterable[Path]) -> Knowledge:
+    """These knowledge files merged, later ones overriding earlier ones."""
     knowledge = Knowledge()
-    for path in sorted(builtin_dir.glob("*.toml")):
-        knowledge.add_file(path)
-    for path in extra_files:
+    for path in paths:
         knowledge.add_file(path)
     return knowledge
+
+
+def knowledge_digest(paths: Iterable[Path]) -> str:
+    """What `Knowledge.digest` will be once these files are loaded, from their bytes alone
+    (a run that reuses a kept result never parses them)."""
+    digest = ""
+    for path in paths:
+        digest = hashlib.blake2b(digest.encode() + _read(path), digest_size=16).hexdigest()
+    return digest
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise KnowledgeError(f"{path}: cannot read knowledge file: {error}") from None
