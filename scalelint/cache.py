@@ -141,14 +141,27 @@ class _Sorted:
         return frozenset, (tuple(sorted(self.items, key=repr)),)
 
 
+def _ordered(value: Any) -> Any:
+    """A field's value with its frozensets in a fixed order, also those one or two tuples
+    down (suppressions are `(line, frozenset(codes))` pairs)."""
+    if type(value) is frozenset:
+        return _Sorted(value)
+    if type(value) is tuple and any(_holds_set(item) for item in value):
+        return tuple(_ordered(item) for item in value)
+    return value
+
+
+def _holds_set(item: Any) -> bool:
+    return type(item) is frozenset or (type(item) is tuple and any(type(x) is frozenset for x in item))
+
+
 class _FactsPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
         names = constructor_fields(cls)
         if names is None:
             return NotImplemented
-        values = [getattr(obj, name) for name in names]
-        return cls, tuple([_Sorted(v) if type(v) is frozenset else v for v in values])
+        return cls, tuple([_ordered(getattr(obj, name)) for name in names])
 
 
 def dump_facts(value: object) -> bytes:

@@ -451,6 +451,8 @@ def _serialized_lists(project: ProjectModel) -> Iterator[SerializedList]:
         spec = project.class_spec(view, frozenset({"view-class"}))
         if spec is None or spec.framework != "drf" or "list" not in spec.handler_methods:
             continue
+        if "get_queryset" in project.class_methods(view):
+            continue  # the rows (and what they load) are chosen in code not read here
         attributes = dict(facts.attributes)
         queryset, serializer = attributes.get("queryset"), attributes.get("serializer_class")
         cls = project.resolve(serializer, view.module) if serializer is not None else None
@@ -504,7 +506,7 @@ def _method_fields(project: ProjectModel, serializer: ClassRef) -> Iterator[Meth
     for site in project.classes[serializer].calls:
         if site.assigned_to is None or name_of(site.callee) != "SerializerMethodField":
             continue
-        named = site.kwarg("method_name")
+        named = site.kwarg("method_name") or (site.args[0] if site.args else None)
         method = named.value if isinstance(named, Const) and isinstance(named.value, str) else None
         ref = FuncRef(serializer.module, f"{serializer.qualname}.{method or 'get_' + site.assigned_to}")
         facts = project.functions.get(ref)
@@ -619,7 +621,7 @@ def _manager_method(calls: tuple[CallSite, ...], read: ItemRead) -> str:
 def io_in_loop(project: ProjectModel, config: Config) -> Iterator[Finding]:
     kinds = frozenset({"cache.get", "cache.set", "cache.delete", "http.request"})
     for row in per_row(project, kinds, config):
-        if row.operation.op != "http.request" and len(row.chain) > CACHE_CHAIN_DEPTH:
+        if row.operation.op in ("cache.set", "cache.delete") and len(row.chain) > CACHE_CHAIN_DEPTH:
             # A cache write deep under a per-item job (warming a cache, one report per
             # chart) is a side effect of that job; one `mget` in the loop is no fix.
             continue

@@ -142,12 +142,15 @@ def target_names(target: cst.CSTNode) -> Iterator[str]:
         yield from target_names(target.value)
 
 
-def changed_names(node: cst.CSTNode) -> frozenset[str]:
-    """Every name bound, rebound or mutated anywhere inside `node` (a loop with its target)."""
+def changed_names(node: cst.CSTNode, skip: cst.CSTNode | None = None) -> frozenset[str]:
+    """Every name bound, rebound or mutated anywhere inside `node` (a loop with its target),
+    outside `skip`."""
     names: set[str] = set()
     pending = [node]
     while pending:
         current = pending.pop()
+        if current is skip:
+            continue
         if isinstance(current, (cst.For, cst.CompFor)):
             names.update(target_names(current.target))
         elif isinstance(current, cst.Assign):
@@ -210,9 +213,10 @@ def _text(node: cst.CSTNode) -> str | None:
     return None
 
 
-def fills_once(node: cst.If) -> bool:
+def fills_once(node: cst.If) -> str | None:
     """`if cache is None: cache = load()` / `if not self._rows: self._rows = load()`: the
-    block runs on the first iteration only, then the name holds its result."""
+    root name of what the block fills (`cache`, `self`), or None. The block runs once per
+    loop only if the loop changes that name nowhere else (the caller checks)."""
     test = node.test
     tested: cst.BaseExpression | None = None
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
@@ -227,13 +231,13 @@ def fills_once(node: cst.If) -> bool:
         tested = test.left
     name = _text(tested) if tested is not None else None
     if name is None:
-        return False
+        return None
     for statement in _body_statements(node):
         if isinstance(statement, cst.Assign) and any(_text(t.target) == name for t in statement.targets):
-            return True
+            return name.split(".")[0]
         if isinstance(statement, cst.AnnAssign) and _text(statement.target) == name:
-            return True
-    return False
+            return name.split(".")[0]
+    return None
 
 
 def _literal(node: cst.BaseExpression) -> bool:
@@ -244,8 +248,22 @@ def _literal(node: cst.BaseExpression) -> bool:
     return False
 
 
+def dict_keys(node: cst.For) -> frozenset[str]:
+    """The name holding each key of a loop over a dict's keys (`for key, value in
+    d.items()`, `for key in d.keys()`): keys are unique, so a test against a literal
+    passes at most once."""
+    it = node.iter
+    method = it.func.attr.value if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) else ""
+    if method not in ("items", "keys"):
+        return frozenset()
+    target: cst.BaseExpression = node.target
+    if method == "items" and isinstance(target, (cst.Tuple, cst.List)) and target.elements:
+        target = target.elements[0].value
+    return frozenset({target.value}) if isinstance(target, cst.Name) else frozenset()
+
+
 def literal_guard(node: cst.If, targets: frozenset[str]) -> bool:
-    """`if key == "owner":` / `if field in ("a", "b"):` on the loop's own target: the block
+    """`if key == "owner":` / `if field in ("a", "b"):` on a dict loop's key: the block
     runs for a fixed handful of items, not for each."""
     test = node.test
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
@@ -268,27 +286,32 @@ def retries_or_chunks(iterable: cst.BaseExpression, target: cst.BaseExpression |
     """`for attempt in range(max_retries)`, `for i in range(0, len(ids), 500)`, `for batch in
     chunked(ids, 500)`: a retry loop around one call, or one call per chunk of rows (the
     batched form of the fix), not a call per row."""
+    if not isinstance(iterable, cst.Call):
+        return False  # `for batch in batches`, `for attempt in attempts`: rows like any other
+    func = iterable.func.attr.value if isinstance(iterable.func, cst.Attribute) else _text(iterable.func)
+    args = _positional(iterable)
     for name in target_names(target) if target is not None else ():
         words = _words(name)
-        # `attempt`, `retry_no`; `chunk`, `ids_batch` (but not `batch_job`: one job).
+        # `for attempt in range(n)`, `for retry_no in count()`; `for chunk in split(ids)`,
+        # `for ids_batch in pages(ids)` (but not `batch_job`: one job).
         if RETRY_WORDS.intersection(words) or (words and words[-1] in CHUNK_WORDS):
             return True
-    if any(RETRY_WORDS.intersection(_words(name)) for name in read_names(iterable)):
-        return True
-    if isinstance(iterable, cst.Call):
-        func = iterable.func.attr.value if isinstance(iterable.func, cst.Attribute) else _text(iterable.func)
-        if func == "range" and len(_positional(iterable)) == 3:
-            return True
-        return func is not None and bool(CHUNK_WORDS.intersection(_words(func)))
-    return False
+    if func == "range" and any(RETRY_WORDS.intersection(_words(name)) for name in read_names(iterable)):
+        return True  # `range(max_retries)`
+    if func == "range" and len(args) == 3:
+        step = args[2]
+        return not isinstance(step, cst.UnaryOperation) and not (
+            isinstance(step, cst.Integer) and step.value == "1"
+        )
+    return func is not None and bool(CHUNK_WORDS.intersection(_words(func)))
 
 
-ROW_FETCHES = {"fetchone", "fetchmany"}
+ROW_FETCHES = {"fetchone"}  # `fetchmany(n)` walks a result a batch at a time: the fix
 RUNS = {"execute", "executemany", "fetch", "fetchrow", "fetchval"}
 
 
 def fetched_rows(node: cst.While) -> str | None:
-    """`row = cur.fetchone()` / `while rows := cur.fetchmany(100):` on a cursor that the
+    """`row = cur.fetchone()` / `while (row := cur.fetchone()) is not None:` on a cursor that the
     loop does not execute again: the loop walks the rows of one result, like a `for`
     (unlike a polling loop that runs its query anew each turn). The fetch, as text."""
     fetches: dict[str, str] = {}

@@ -19,6 +19,7 @@ from scalelint.facts import sql
 from scalelint.facts.formatted import FormattedText
 from scalelint.facts.loops import (
     changed_names,
+    dict_keys,
     fetched_rows,
     fills_once,
     literal_guard,
@@ -27,7 +28,6 @@ from scalelint.facts.loops import (
     retries_or_chunks,
     started_coroutine,
     started_function,
-    target_names,
 )
 from scalelint.facts.model import (
     Attr,
@@ -299,7 +299,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._loop_nodes: dict[int, cst.CSTNode] = {}
         self._changed: dict[int, frozenset[str]] = {}
         self._loop_targets: dict[int, frozenset[str]] = {}
-        self._once: set[int] = set()
+        self._once: dict[int, list[Loop]] = {}
         self._spawned: set[int] = set()
         self._assign_count = 0
 
@@ -330,7 +330,7 @@ class FactsVisitor(cst.CSTVisitor):
         if key in self._once:
             scope = self.scopes[-1]
             self._saved_loops.append(scope.loops)
-            scope.loops = []
+            scope.loops = list(self._once[key])
         if key in self._param_roots:
             self._param_stack.append(self._param_roots[key])
         if key in self._defining:
@@ -449,7 +449,8 @@ class FactsVisitor(cst.CSTVisitor):
             a, b = _int_of(left), _int_of(right)
             if a is not None and b is not None and type(node.operator) in ARITHMETIC:
                 # `60 * 15`, `PAGE_TTL * 2`: timeouts are written as products of constants.
-                return Const(ARITHMETIC[type(node.operator)](a, b))
+                folded = ARITHMETIC[type(node.operator)](a, b)
+                return Const(folded) if abs(folded) < 2**63 else None  # no bignum folding
             # `offset + limit - 1`: a page's end still depends on the page size.
             operands = tuple(v for v in (left, right) if v is not None)
             return Computed(operands) if operands else None
@@ -882,7 +883,7 @@ class FactsVisitor(cst.CSTVisitor):
         loop = self._loop(kind, span, node.iter, node.target)
         self._enter_loop[id(node.body)] = loop
         self._loop_nodes[id(loop)] = node
-        self._loop_targets[id(loop)] = frozenset(target_names(node.target))
+        self._loop_targets[id(loop)] = dict_keys(node)
         iterable = self.value_of(node.iter)
         self._note_iteration(iterable, node.iter, span, node.asynchronous is not None)
         self._bind(node.target, Item(iterable) if iterable else None, None)
@@ -924,15 +925,23 @@ class FactsVisitor(cst.CSTVisitor):
         loops = self.scopes[-1].loops
         if not loops:
             return
-        if fills_once(node):
-            self._once.add(id(node.body))
+        filled = fills_once(node)
+        if filled is not None:
+            # Once per pass of the loops that change the filled name nowhere else.
+            kept = list(loops)
+            while kept and (loop_node := self._loop_nodes.get(id(kept[-1]))) is not None:
+                if filled in changed_names(loop_node, skip=node):
+                    break
+                kept.pop()
+            if len(kept) < len(loops):
+                self._once[id(node.body)] = kept
             return
         targets = self._loop_targets.get(id(loops[-1]))
         if targets and literal_guard(node, targets):
             self._escape_loop.add(id(node.body))
 
     def leave_If(self, original_node: cst.If) -> None:
-        self._once.discard(id(original_node.body))
+        self._once.pop(id(original_node.body), None)
         self._escape_loop.discard(id(original_node.body))
 
     def _hoistable(self, node: cst.Call, loops: tuple[Loop, ...]) -> bool:
@@ -1143,7 +1152,15 @@ def _is_small(node: cst.BaseExpression, constant: Callable[[cst.BaseExpression],
         return len(node.elements) <= SMALL_LOOP
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
         if node.func.value == "range" and node.args:
-            bound = constant(node.args[-1 if len(node.args) < 3 else 1].value)
+            if len(node.args) == 3:  # `range(a, b, step)`: small only when all three are known
+                a, b, step = (constant(arg.value) for arg in node.args)
+                return (
+                    a is not None
+                    and b is not None
+                    and bool(step)
+                    and len(range(a, b, step or 1)) <= SMALL_LOOP
+                )
+            bound = constant(node.args[-1].value)
             return bound is not None and bound <= SMALL_LOOP
         if node.func.value in ("enumerate", "reversed", "sorted") and node.args:
             return _is_small(node.args[0].value, constant)
