@@ -287,7 +287,16 @@ def retries_or_chunks(iterable: cst.BaseExpression, target: cst.BaseExpression |
     chunked(ids, 500)`: a retry loop around one call, or one call per chunk of rows (the
     batched form of the fix), not a call per row."""
     if not isinstance(iterable, cst.Call):
-        return False  # `for batch in batches`, `for attempt in attempts`: rows like any other
+        # `for id_chunk in ids_chunks`: chunks made earlier, named so on both sides.
+        # (`for attempt in attempts` is rows like any other.)
+        held = _text(iterable)
+        named = [_words(name) for name in target_names(target)] if target is not None else []
+        return bool(
+            held
+            and _words(held)
+            and _words(held)[-1] in CHUNK_WORDS
+            and any(w and w[-1] in CHUNK_WORDS for w in named)
+        )
     func = iterable.func.attr.value if isinstance(iterable.func, cst.Attribute) else _text(iterable.func)
     args = _positional(iterable)
     for name in target_names(target) if target is not None else ():
