@@ -297,6 +297,7 @@ class FactsVisitor(cst.CSTVisitor):
         # Loops: the node whose assignments make a call vary per item, the loop's target
         # names, `if` blocks that run once whatever the loop, calls started as tasks.
         self._loop_nodes: dict[int, cst.CSTNode] = {}
+        self._loops_made: list[Loop] = []  # keeps every Loop alive, so no id is reused
         self._changed: dict[int, frozenset[str]] = {}
         self._loop_targets: dict[int, frozenset[str]] = {}
         self._once: dict[int, list[Loop]] = {}
@@ -861,6 +862,11 @@ class FactsVisitor(cst.CSTVisitor):
             return value.value
         return None
 
+    def _register(self, loop: Loop, node: cst.CSTNode) -> None:
+        """The node whose assignments decide what varies per item of `loop`."""
+        self._loops_made.append(loop)
+        self._loop_nodes[id(loop)] = node
+
     def _loop(
         self,
         kind: str,
@@ -882,7 +888,7 @@ class FactsVisitor(cst.CSTVisitor):
         kind = "async for" if node.asynchronous else "for"
         loop = self._loop(kind, span, node.iter, node.target)
         self._enter_loop[id(node.body)] = loop
-        self._loop_nodes[id(loop)] = node
+        self._register(loop, node)
         self._loop_targets[id(loop)] = dict_keys(node)
         iterable = self.value_of(node.iter)
         self._note_iteration(iterable, node.iter, span, node.asynchronous is not None)
@@ -913,7 +919,7 @@ class FactsVisitor(cst.CSTVisitor):
         span = self.positions.take(node)
         walked = fetched_rows(node)
         loop = Loop("while", span.line, None, walked or "", bounded=False, walks_rows=walked is not None)
-        self._loop_nodes[id(loop)] = node
+        self._register(loop, node)
         self._enter_loop[id(node.test)] = loop
         self._enter_loop[id(node.body)] = loop
 
@@ -963,7 +969,7 @@ class FactsVisitor(cst.CSTVisitor):
         the mapping call (a lambda's body gets the loop when it is visited)."""
         if isinstance(function, cst.Lambda):
             self._enter_loop[id(function.body)] = loops[-1]
-            self._loop_nodes[id(loops[-1])] = function
+            self._register(loops[-1], function)
             return
         scope = self.scopes[-1]
         scope.calls.append(
@@ -980,7 +986,7 @@ class FactsVisitor(cst.CSTVisitor):
         for_in = node.for_in
         kind = "concurrent fan-out" if id(node) in self._fan_out else "comprehension"
         loop = self._loop(kind, span, for_in.iter, for_in.target)
-        self._loop_nodes[id(loop)] = node
+        self._register(loop, node)
         # The outer iterable is evaluated once, outside the comprehension's own loop.
         self._note_iteration(self.value_of(for_in.iter), for_in.iter, span, for_in.asynchronous is not None)
         self.scopes[-1].loops.append(loop)
