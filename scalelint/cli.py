@@ -282,3 +282,102 @@ def clean(path: Path) -> None:
         click.echo(f"removed {directory}")
     else:
         click.echo("no cache to remove")
+
+
+@main.group()
+def daemon() -> None:
+    """A resident scalelint for one project: checks sent to it reuse what it keeps in memory.
+
+    While a daemon serves a project, `scalelint check` run anywhere inside that project
+    is answered by it (set SCALELINT_NO_DAEMON=1 or pass --no-cache to run in-process).
+    """
+
+
+def _daemon_root(path: Path) -> str:
+    from scalelint import daemon as resident
+
+    if not resident.available():
+        _fail("the daemon needs Unix sockets, which this platform does not have")
+    return resident.find_root(str(path))
+
+
+@daemon.command("start")
+@click.argument("path", default=".", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=1),
+    default=3600.0 * 3,
+    show_default=True,
+    help="Seconds without a request after which the daemon stops.",
+)
+def daemon_start(path: Path, idle_timeout: float) -> None:
+    """Start the daemon of the project that holds PATH, and let it read the project."""
+    import subprocess
+
+    from scalelint import daemon as resident
+
+    root = _daemon_root(path)
+    status = resident.request(root, {"command": "status"}, timeout=5.0)
+    if status is not None:
+        click.echo(f"a daemon already serves {root} (pid {status.get('pid')})")
+        return
+    log = Path(resident.socket_path(root)).with_suffix(".log")
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "scalelint",
+        "daemon",
+        "serve",
+        root,
+        "--idle-timeout",
+        str(idle_timeout),
+    ]
+    with log.open("ab") as sink:
+        subprocess.Popen(
+            command, cwd=root, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
+        )
+    # Ready once it answers, which is after its first run over the whole project.
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = resident.request(root, {"command": "status"}, timeout=600)
+        if status is not None:
+            click.echo(f"daemon serving {root} (pid {status.get('pid')})")
+            return
+        time.sleep(0.05)
+    _fail(f"the daemon did not start; see {log}")
+
+
+@daemon.command("stop")
+@click.argument("path", default=".", type=click.Path(path_type=Path, exists=True))
+def daemon_stop(path: Path) -> None:
+    """Stop the daemon of the project that holds PATH."""
+    from scalelint import daemon as resident
+
+    root = _daemon_root(path)
+    answer = resident.request(root, {"command": "stop"}, timeout=600)
+    click.echo(f"daemon of {root} stopped" if answer is not None else f"no daemon serves {root}")
+
+
+@daemon.command("status")
+@click.argument("path", default=".", type=click.Path(path_type=Path, exists=True))
+def daemon_status(path: Path) -> None:
+    """Say whether a daemon serves the project that holds PATH; exit 1 if none does."""
+    from scalelint import daemon as resident
+
+    root = _daemon_root(path)
+    answer = resident.request(root, {"command": "status"}, timeout=600)
+    if answer is None:
+        click.echo(f"no daemon serves {root}")
+        sys.exit(EXIT_FINDINGS)
+    click.echo(f"daemon serving {root} (pid {answer.get('pid')}, {answer.get('runs')} checks answered)")
+
+
+@daemon.command("serve", hidden=True)
+@click.argument("root")
+@click.option("--idle-timeout", type=float, default=3600.0 * 3)
+def daemon_serve(root: str, idle_timeout: float) -> None:
+    """Be the daemon (what `daemon start` runs in the background)."""
+    from scalelint import daemon as resident
+
+    sys.exit(resident.serve(root, idle_timeout))

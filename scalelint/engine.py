@@ -348,7 +348,7 @@ def _digest_of(path: Path) -> str:
         return ""
 
 
-def _code_digest() -> str:
+def code_digest() -> str:
     """scalelint's own code and rule pages: a kept result is stale once they change."""
     package = Path(__file__).parent
     sources = sorted(package.rglob("*.py")) + sorted(RULES_DIR.glob("*.md"))
@@ -379,7 +379,7 @@ class _Inputs:
         config = self.config
         knowledge = knowledge_digest(self.knowledge_files)
         parts = [repr(config), knowledge, ",".join(sorted(self.enabled)), str(self.cwd)]
-        parts.append(_code_digest())
+        parts.append(code_digest())
         parts += [cache_salt(config.dialect), *sorted(self.in_scope)]
         for _, relative in self.listed:
             if facts_ids is not None:
@@ -454,7 +454,7 @@ def _run(
     cache = FactsCache(root / config.cache_dir, cache_salt(config.dialect)) if use_cache else None
     try:
         fingerprint = inputs.fingerprint()
-        kept = cache.run_result(fingerprint) if cache is not None else None
+        kept = cache.run_result(fingerprint) if cache is not None and not _filling(root) else None
         if isinstance(kept, RunResult):
             kept = _reused(kept, "nothing changed since a kept run: its result is reused")
             kept.timings = {**clock.laps, "reuse kept result": clock.lap("reuse kept result")}
@@ -489,11 +489,13 @@ def _analyse(
             warnings.append(loaded.warning)
     clock.lap("parse")
     facts_print = inputs.fingerprint(facts_ids)
-    kept = cache.run_result(facts_print) if cache is not None else None
+    kept = cache.run_result(facts_print) if cache is not None and not _filling(root) else None
     if isinstance(kept, RunResult):
         # Edits that changed no facts (a comment, a blank line at the end): the same result.
         return _reused(kept, "the files' facts are those of a kept run: its result is reused"), facts_print
-    from_cache = cache.facts(state.hits) if cache is not None else {}
+    in_memory = _resident_facts(inputs, state, parsed)
+    facts.update(in_memory)
+    from_cache = cache.facts([p for p in state.hits if p not in in_memory]) if cache is not None else {}
     facts.update(from_cache)
     # An entry that could not be read is parsed again (and written anew).
     unread = [
@@ -501,11 +503,13 @@ def _analyse(
     ]
     for path, (loaded, _) in _parse(unread, inputs, cache, jobs, None).items():
         facts[path] = loaded.facts
+    if _resident is not None and cache is not None:
+        _resident.keep(inputs.root, facts, facts_ids)
     # Out of the collector's sight from now on.
     gc.freeze()
     clock.lap("cache read")
     debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
-    debug.append(f"{len(from_cache)} of {len(listed)} files from the cache")
+    debug.append(f"{len(from_cache) + len(in_memory)} of {len(listed)} files from the cache")
     if cache is not None:
         debug.extend(cache.notes)
     from scalelint.checks import load_checks
@@ -528,6 +532,58 @@ def _analyse(
     unparsed = sum(facts[path].unparsed_sql for path in in_scope if path in facts)
     result = RunResult(findings, len(in_scope), root, enabled, cwd, warnings, debug, unparsed_sql=unparsed)
     return result, facts_print
+
+
+class ResidentFacts:
+    """Facts kept in memory between the runs of a long-lived process (`scalelint daemon`).
+
+    A file's facts are taken from memory instead of the cache when the cache names the
+    same facts for it (the same `facts_id`): the daemon reads the cache's index as every
+    run does, but unpickles nothing it already holds. Only the daemon's own project is
+    kept, and only files of the last run, so memory follows the project.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, tuple[str, FileFacts]] = {}
+
+    def get(self, root: Path, wanted: dict[str, str]) -> dict[str, FileFacts]:
+        """The facts held for these files (path -> facts_id), where the ids match."""
+        if root != self.root:
+            return {}
+        found = {}
+        for path, facts_id in wanted.items():
+            held = self.files.get(path)
+            if held is not None and held[0] == facts_id:
+                found[path] = held[1]
+        return found
+
+    def keep(self, root: Path, facts: dict[str, FileFacts], facts_ids: dict[str, str]) -> None:
+        if root == self.root:
+            self.files = {path: (facts_ids[path], f) for path, f in facts.items() if path in facts_ids}
+
+
+_resident: ResidentFacts | None = None
+
+
+def keep_facts_in_memory(root: Path) -> None:
+    """From now on, runs on the project of `root` keep its facts in this process."""
+    global _resident
+    _resident = ResidentFacts(root.resolve())
+
+
+def _filling(root: Path) -> bool:
+    """The daemon's first run: every file's facts are read, not a kept result."""
+    return _resident is not None and _resident.root == root and not _resident.files
+
+
+def _resident_facts(
+    inputs: _Inputs, state: _CacheState, parsed: dict[str, tuple[_Loaded, str]]
+) -> dict[str, FileFacts]:
+    if _resident is None:
+        return {}
+    wanted = {path: state.entries[path].facts_id for path in state.hits if path not in parsed}
+    return _resident.get(inputs.root, wanted)
 
 
 def _reused(kept: RunResult, note: str) -> RunResult:

@@ -235,7 +235,7 @@ def test_kept_result_is_not_reused_by_other_scalelint_code(tmp_path: Path, monke
     make_project(tmp_path, {"main.py": HANDLER})
     _run(tmp_path)
     assert any("reused" in note for note in _run(tmp_path).debug)
-    monkeypatch.setattr(engine, "_code_digest", lambda: "a check was edited")
+    monkeypatch.setattr(engine, "code_digest", lambda: "a check was edited")
     assert not any("reused" in note for note in _run(tmp_path).debug)
 
 

@@ -1,0 +1,268 @@
+"""A resident scalelint for one project: `scalelint daemon start|stop|status`.
+
+A `scalelint check` pays, besides its own work, for starting Python, importing
+scalelint and reading every file's facts back from the cache. A daemon pays that once:
+it keeps the facts in memory and runs each check sent to it, so after an edit only the
+edited files are parsed and the project is analysed again.
+
+The client side (`forward`) runs before anything heavy is imported: it finds the
+project root from the current folder, and when a daemon serves that root it sends the
+command line, folder and environment, and prints what comes back. Whenever the daemon
+cannot answer (none runs, it is busy past a timeout, scalelint was upgraded under it,
+the platform has no Unix sockets) the check runs in the calling process instead, so the
+result never depends on whether a daemon runs. `--no-cache` always runs in-process.
+
+A daemon listens on a Unix socket in a folder only its user can open, named by the
+hash of the project root; it stops after `--idle-timeout` without requests, on
+`scalelint daemon stop`, or when scalelint's code changes under it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+import tempfile
+
+ROOT_MARKERS = ("scalelint.toml", ".scalelint.toml", "pyproject.toml", ".git")
+IDLE_TIMEOUT = 3 * 3600.0
+CONNECT_TIMEOUT = 0.5
+FULL_COLLECTION_EVERY = 50  # runs
+_HEADER = struct.Struct(">I")
+
+
+def find_root(start: str) -> str:
+    """The nearest folder at or above `start` holding a config file or `.git`."""
+    folder = os.path.realpath(start)
+    if not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    candidate = folder
+    while True:
+        if any(os.path.exists(os.path.join(candidate, marker)) for marker in ROOT_MARKERS):
+            return candidate
+        parent = os.path.dirname(candidate)
+        if parent == candidate:
+            return folder
+        candidate = parent
+
+
+def socket_path(root: str) -> str:
+    """Where the daemon of `root` listens: short enough for any root (Unix sockets
+    allow ~100 bytes), in a folder private to the user."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    name = hashlib.blake2b(root.encode(), digest_size=8).hexdigest()
+    return os.path.join(base, f"scalelint-{user}", f"{name}.sock")
+
+
+def available() -> bool:
+    return hasattr(socket, "AF_UNIX")
+
+
+# ---- the wire: a length, then a JSON object -----------------------------------------
+
+
+def _send(sock: socket.socket, message: dict[str, object]) -> None:
+    data = json.dumps(message).encode()
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _receive(sock: socket.socket) -> dict[str, object]:
+    header = _exactly(sock, _HEADER.size)
+    (length,) = _HEADER.unpack(header)
+    message = json.loads(_exactly(sock, length))
+    if not isinstance(message, dict):
+        raise OSError("malformed message")
+    return message
+
+
+def _exactly(sock: socket.socket, count: int) -> bytes:
+    chunks = []
+    while count:
+        chunk = sock.recv(min(count, 1 << 20))
+        if not chunk:
+            raise OSError("connection closed")
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def request(root: str, message: dict[str, object], timeout: float | None) -> dict[str, object] | None:
+    """The daemon's answer, or None when no daemon of `root` answers."""
+    if not available():
+        return None
+    path = socket_path(root)
+    if not os.path.exists(path):
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(path)
+            sock.settimeout(timeout)
+            _send(sock, message)
+            return _receive(sock)
+    except (OSError, ValueError):
+        return None
+
+
+# ---- the client -----------------------------------------------------------------------
+
+
+def forward(argv: list[str]) -> int | None:
+    """Run `scalelint <argv>` in the daemon of the current project; its exit code, or
+    None when it has to run here."""
+    if "--no-cache" in argv or os.environ.get("SCALELINT_NO_DAEMON"):
+        return None
+    message: dict[str, object] = {
+        "command": "run",
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "stdout_tty": sys.stdout.isatty(),
+    }
+    answer = request(find_root(os.getcwd()), message, timeout=None)
+    if answer is None or "code" not in answer:
+        return None
+    sys.stdout.write(str(answer.get("stdout", "")))
+    sys.stdout.flush()
+    sys.stderr.write(str(answer.get("stderr", "")))
+    code = answer["code"]
+    return code if isinstance(code, int) else 2
+
+
+# ---- the daemon -----------------------------------------------------------------------
+
+
+class _Terminal:
+    """An output stream for one request: what the CLI writes is sent back to the client,
+    and it tells the CLI whether the client's stream is a terminal (for colours)."""
+
+    def __init__(self, tty: bool) -> None:
+        import io
+
+        self.buffer = io.StringIO()
+        self.tty = tty
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+
+def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
+    """Listen for checks of the project at `root` until stopped or idle; an exit code."""
+    import signal
+    from pathlib import Path
+
+    from scalelint import engine
+
+    path = socket_path(root)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    if request(root, {"command": "status"}, timeout=2.0) is not None:
+        print(f"scalelint: a daemon already serves {root}", file=sys.stderr)
+        return 1
+    if os.path.exists(path):
+        os.unlink(path)  # left by a daemon that was killed
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o600)
+    server.listen(16)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    code_at_start = engine.code_digest()
+    engine.keep_facts_in_memory(Path(root))
+    runs = 0
+    try:
+        # The first run reads every file, so the first check sent is already warm.
+        _run_cli(["check", root, "--format", "json", "--exit-zero"], root, dict(os.environ), False)
+        _settle(0)
+        server.settimeout(idle_timeout)
+        while True:
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                return 0
+            with connection:
+                try:
+                    message = _receive(connection)
+                except (OSError, ValueError):
+                    continue
+                command = message.get("command")
+                if command == "status":
+                    _send(connection, {"pid": os.getpid(), "root": root, "runs": runs})
+                    continue
+                if command == "stop":
+                    _send(connection, {"stopped": os.getpid()})
+                    return 0
+                if engine.code_digest() != code_at_start:
+                    _send(connection, {"declined": "scalelint changed since the daemon started"})
+                    return 0
+                argv = message.get("argv")
+                cwd = message.get("cwd")
+                env = message.get("env")
+                if not (isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)):
+                    _send(connection, {"declined": "malformed request"})
+                    continue
+                answer = _run_cli([str(a) for a in argv], cwd, env, bool(message.get("stdout_tty")))
+                runs += 1
+                with contextlib.suppress(OSError):  # a client that went away is told nothing
+                    _send(connection, answer)
+            _settle(runs)
+    finally:
+        server.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def _settle(runs: int) -> None:
+    """Free what the last run left, after its answer went out so no client waits for it.
+
+    What stays between runs (imported code, the kept facts) is frozen: a collection
+    walks only what the last run made. Facts are acyclic, so facts replaced by an edit
+    are freed by reference counting even while frozen; now and then a full collection
+    frees cycles that were frozen with them.
+    """
+    import gc
+
+    if runs % FULL_COLLECTION_EVERY == 0:
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def _run_cli(argv: list[str], cwd: str, env: dict[str, str], stdout_tty: bool) -> dict[str, object]:
+    """Run the command line as `scalelint <argv>` would in `cwd` with `env`; what it
+    printed and its exit code."""
+    from scalelint.cli import main
+
+    out, err = _Terminal(stdout_tty), _Terminal(False)  # no progress bar: stderr is no terminal
+    saved = (sys.stdout, sys.stderr, os.getcwd(), dict(os.environ))
+    code: int = 0
+    try:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.stdout, sys.stderr = out, err
+        try:
+            main.main(args=argv, prog_name="scalelint", standalone_mode=True)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    except Exception as error:  # the daemon must outlive any request
+        return {"declined": f"{type(error).__name__}: {error}"}
+    finally:
+        sys.stdout, sys.stderr = saved[0], saved[1]
+        os.chdir(saved[2])
+        os.environ.clear()
+        os.environ.update(saved[3])
+    return {"stdout": out.buffer.getvalue(), "stderr": err.buffer.getvalue(), "code": code}

@@ -1,0 +1,136 @@
+"""The daemon: a check it answers is byte for byte the check run in-process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sample_projects import HANDLER, make_project
+from scalelint import daemon
+
+pytestmark = pytest.mark.skipif(not daemon.available(), reason="the daemon needs Unix sockets")
+
+
+@pytest.fixture
+def runtime() -> Iterator[dict[str, str]]:
+    """An environment whose daemons listen in a folder of their own (short: socket paths
+    are limited to about 100 bytes)."""
+    folder = tempfile.mkdtemp(prefix="sl-")
+    env = {**os.environ, "XDG_RUNTIME_DIR": folder}
+    env.pop("SCALELINT_NO_DAEMON", None)
+    yield env
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _scalelint(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scalelint", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _runs(project: Path, env: dict[str, str]) -> int:
+    out = _scalelint(["daemon", "status"], project, env).stdout
+    return int(out.split("pid ")[1].split(", ")[1].split(" ")[0])
+
+
+def test_checks_answered_by_the_daemon_equal_checks_run_in_process(
+    tmp_path: Path, runtime: dict[str, str]
+) -> None:
+    project = make_project(tmp_path / "app", {"main.py": HANDLER, "helpers.py": "def f():\n    return 1\n"})
+    in_process = {**runtime, "SCALELINT_NO_DAEMON": "1"}
+    started = _scalelint(["daemon", "start"], project, runtime)
+    assert started.returncode == 0, started.stderr
+    try:
+        assert "daemon serving" in started.stdout
+        for edit in (
+            "",
+            "def g():\n    return 2\n",
+            "import psycopg2\ndef h():\n    psycopg2.connect('x')\n",
+        ):
+            (project / "helpers.py").write_text(f"def f():\n    return 1\n{edit}")
+            for args in (
+                ["check", "."],
+                ["check", ".", "--format", "json"],
+                ["check", "main.py", "--statistics"],
+            ):
+                served = _scalelint(args, project, runtime)
+                local = _scalelint(args, project, in_process)
+                assert (served.stdout, served.stderr, served.returncode) == (
+                    local.stdout,
+                    local.stderr,
+                    local.returncode,
+                ), args
+        assert "SL101" in served.stdout + local.stdout
+        assert _runs(project, runtime) == 9  # every check above went to the daemon
+        # From a sub-folder: the daemon of the enclosing project answers, paths as seen from there.
+        (project / "pkg").mkdir()
+        sub = _scalelint(["check", "..", "--format", "json"], project / "pkg", runtime)
+        assert (
+            sub.stdout == _scalelint(["check", "..", "--format", "json"], project / "pkg", in_process).stdout
+        )
+        assert _runs(project, runtime) == 10
+        # --no-cache asks for a run from scratch: it never goes to the daemon.
+        _scalelint(["check", ".", "--no-cache"], project, runtime)
+        assert _runs(project, runtime) == 10
+    finally:
+        stopped = _scalelint(["daemon", "stop"], project, runtime)
+    assert "stopped" in stopped.stdout
+    status = _scalelint(["daemon", "status"], project, runtime)
+    assert status.returncode == 1 and "no daemon" in status.stdout
+
+
+def test_a_check_runs_in_process_when_no_daemon_answers(
+    tmp_path: Path, runtime: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime["XDG_RUNTIME_DIR"])
+    assert daemon.forward(["check", "."]) is None
+    # A socket left by a daemon that was killed: nobody listens, the check runs here.
+    path = Path(daemon.socket_path(daemon.find_root(str(project))))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    assert daemon.forward(["check", "."]) is None
+    result = _scalelint(["check", ".", "--format", "json"], project, runtime)
+    assert result.returncode == 1 and '"SL101"' in result.stdout
+
+
+def test_a_second_daemon_for_the_same_project_is_refused(tmp_path: Path, runtime: dict[str, str]) -> None:
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    assert _scalelint(["daemon", "start"], project, runtime).returncode == 0
+    try:
+        again = _scalelint(["daemon", "start"], project, runtime)
+        assert "already serves" in again.stdout
+        serve = _scalelint(["daemon", "serve", str(project.resolve())], project, runtime)
+        assert serve.returncode == 1 and "already serves" in serve.stderr
+    finally:
+        _scalelint(["daemon", "stop"], project, runtime)
+
+
+def test_an_idle_daemon_stops_and_removes_its_socket(
+    tmp_path: Path, runtime: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime["XDG_RUNTIME_DIR"])
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    assert _scalelint(["daemon", "start", "--idle-timeout", "1"], project, runtime).returncode == 0
+    path = Path(daemon.socket_path(daemon.find_root(str(project))))
+    assert path.exists()
+    for _ in range(100):
+        if not path.exists():
+            break
+        time.sleep(0.05)
+    assert not path.exists()
+    assert _scalelint(["daemon", "status"], project, runtime).returncode == 1
