@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pathspec
 
@@ -25,6 +25,9 @@ from scalelint.files import Spec, discover, report_scope
 from scalelint.findings import Finding, Related
 from scalelint.knowledge import Knowledge, knowledge_digest, knowledge_files, knowledge_from
 from scalelint.rulebook import RULES_DIR, all_rules, checklist
+
+if TYPE_CHECKING:
+    from scalelint.project import ProjectModel
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
@@ -412,12 +415,11 @@ def _collector_paused() -> Iterator[None]:
     a warm run a third in the collector. `_parsed_one` frees what parsing leaves behind;
     objects frozen during the run (`gc.freeze`) are handed back to the collector after.
     """
-    frozen_before = gc.get_freeze_count()
     try:
         with gc_paused():
             yield
     finally:
-        if not frozen_before:
+        if _resident is None:  # a daemon hands frozen objects back itself (daemon._settle)
             gc.unfreeze()
 
 
@@ -475,7 +477,7 @@ def _analyse(
 ) -> tuple[RunResult, str]:
     """The run's result, and the fingerprint of the facts it was computed from."""
     listed, stats, in_scope, config = inputs.listed, inputs.stats, inputs.in_scope, inputs.config
-    knowledge, enabled, root, cwd = inputs.knowledge, inputs.enabled, inputs.root, inputs.cwd
+    enabled, root, cwd = inputs.enabled, inputs.root, inputs.cwd
     state = _cache_state(listed, cache, stats)
     facts: dict[str, FileFacts] = {}
     facts_ids = {path: state.entries[path].facts_id for path in state.hits}
@@ -503,8 +505,6 @@ def _analyse(
     ]
     for path, (loaded, _) in _parse(unread, inputs, cache, jobs, None).items():
         facts[path] = loaded.facts
-    if _resident is not None and cache is not None:
-        _resident.keep(inputs.root, facts, facts_ids)
     # Out of the collector's sight from now on.
     gc.freeze()
     clock.lap("cache read")
@@ -515,7 +515,10 @@ def _analyse(
     from scalelint.checks import load_checks
     from scalelint.project import ProjectModel
 
+    knowledge = _resident.knowledge(inputs) if _resident is not None else inputs.knowledge
     project = ProjectModel(facts, knowledge, config.request_path, config.schema)
+    if _resident is not None and cache is not None:
+        _resident.keep(root, project, facts_ids)
     checks = load_checks()
     ignores = [
         (pathspec.GitIgnoreSpec.from_lines([glob]), tuple(ids))
@@ -534,20 +537,26 @@ def _analyse(
     return result, facts_print
 
 
-class ResidentFacts:
-    """Facts kept in memory between the runs of a long-lived process (`scalelint daemon`).
+class Resident:
+    """What a long-lived process (`scalelint daemon`) keeps between runs on its project.
 
-    A file's facts are taken from memory instead of the cache when the cache names the
-    same facts for it (the same `facts_id`): the daemon reads the cache's index as every
-    run does, but unpickles nothing it already holds. Only the daemon's own project is
-    kept, and only files of the last run, so memory follows the project.
+    - The facts of every file: taken from memory instead of the cache when the cache
+      names the same facts for the file (the same `facts_id`); the daemon reads the
+      cache's index as every run does, but unpickles nothing it already holds.
+    - The parsed knowledge, while its files are unchanged.
+    - The last project model, from which the next one inherits what no changed file
+      can affect (`ProjectModel.inherit`).
+
+    Only the files of the last run are kept, so memory follows the project.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.files: dict[str, tuple[str, FileFacts]] = {}
+        self.project: ProjectModel | None = None
+        self._knowledge: tuple[str, Knowledge] | None = None
 
-    def get(self, root: Path, wanted: dict[str, str]) -> dict[str, FileFacts]:
+    def facts(self, root: Path, wanted: dict[str, str]) -> dict[str, FileFacts]:
         """The facts held for these files (path -> facts_id), where the ids match."""
         if root != self.root:
             return {}
@@ -558,18 +567,31 @@ class ResidentFacts:
                 found[path] = held[1]
         return found
 
-    def keep(self, root: Path, facts: dict[str, FileFacts], facts_ids: dict[str, str]) -> None:
-        if root == self.root:
-            self.files = {path: (facts_ids[path], f) for path, f in facts.items() if path in facts_ids}
+    def knowledge(self, inputs: _Inputs) -> Knowledge:
+        digest = knowledge_digest(inputs.knowledge_files)
+        if self._knowledge is None or self._knowledge[0] != digest:
+            self._knowledge = (digest, inputs.knowledge)
+        return self._knowledge[1]
+
+    def keep(self, root: Path, project: ProjectModel, facts_ids: dict[str, str]) -> None:
+        """Remember this run's facts and model; the model inherits from the last one."""
+        if root != self.root:
+            return
+        if self.project is not None:
+            before = self.files
+            changed = [path for path, name in facts_ids.items() if before.get(path, ("",))[0] != name]
+            project.inherit(self.project, changed)
+        self.files = {path: (facts_ids[path], f) for path, f in project.files.items() if path in facts_ids}
+        self.project = project
 
 
-_resident: ResidentFacts | None = None
+_resident: Resident | None = None
 
 
 def keep_facts_in_memory(root: Path) -> None:
-    """From now on, runs on the project of `root` keep its facts in this process."""
+    """From now on, runs on the project of `root` keep its facts and model in this process."""
     global _resident
-    _resident = ResidentFacts(root.resolve())
+    _resident = Resident(root.resolve())
 
 
 def _filling(root: Path) -> bool:
@@ -583,7 +605,7 @@ def _resident_facts(
     if _resident is None:
         return {}
     wanted = {path: state.entries[path].facts_id for path in state.hits if path not in parsed}
-    return _resident.get(inputs.root, wanted)
+    return _resident.facts(inputs.root, wanted)
 
 
 def _reused(kept: RunResult, note: str) -> RunResult:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scalelint.facts.model import (
     Attr,
@@ -97,6 +97,8 @@ class MethodRef:
 Ref = ExtName | ModuleRef | FuncRef | ClassRef | ObjRef | KindRef | MethodRef
 
 
+_T = TypeVar("_T")
+
 # ---- what phase 2 derives ------------------------------------------------------
 
 
@@ -130,11 +132,16 @@ class ProjectModel:
     functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
-    _memo: dict[tuple[Value, str], Ref | None] = field(default_factory=dict)
+    # What a value means in a module, by module (so a later run can inherit whole modules).
+    _memo: dict[str, dict[Value, Ref | None]] = field(default_factory=dict)
     # The same value object asked again (most calls): found by identity, without hashing
     # its whole tree; the entry holds the value so its id cannot be reused.
-    _by_identity: dict[tuple[int, str], tuple[Value, Ref | None]] = field(default_factory=dict)
+    _by_identity: dict[str, dict[int, tuple[Value, Ref | None]]] = field(default_factory=dict)
     _active: set[tuple[Value, str]] = field(default_factory=set)
+    # Values whose resolution met a cycle (directly or through another such value): their
+    # result depends on which value was asked first, so no later run inherits it.
+    _cut: set[tuple[Value, str]] = field(default_factory=set)
+    _cuts: int = 0
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
     _reaches: dict[frozenset[str], dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]] = field(
@@ -142,6 +149,9 @@ class ProjectModel:
     )
 
     def __post_init__(self) -> None:
+        self._previous: ProjectModel | None = None
+        self._stale: set[str] = set()
+        self._per_file: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._index_modules()
         for facts in self.files.values():
             module = self._canonical.get(facts.path)
@@ -232,29 +242,130 @@ class ProjectModel:
         rest = dotted[level:]
         return ".".join([*base, rest]) if rest else ".".join(base)
 
+    # ---- reuse between runs (the daemon) -------------------------------------------
+
+    def inherit(self, previous: ProjectModel, changed: Iterable[str]) -> None:
+        """Take over what `previous` (the model of the last run, in a long-lived process)
+        worked out for the modules no changed file can affect: what their names resolve to,
+        the operations and call edges of their functions; most of the time spent before the
+        checks.
+
+        What a function's calls resolve to depends only on the *outline* of the modules its
+        module reaches through imports (their names, imports, module variables, returns,
+        decorators, classes; see `_outline`). So the functions kept are those of unchanged
+        modules that reach no module whose outline changed. Anything else that changed (the
+        set of files, a non-Python file, the knowledge, the settings) keeps nothing.
+        """
+        changed = set(changed)
+        same_inputs = (
+            previous.knowledge is self.knowledge
+            and previous.settings == self.settings
+            and previous.schema_globs == self.schema_globs
+            and previous.files.keys() == self.files.keys()
+        )
+        modules = {self._canonical.get(path) for path in changed}
+        if not same_inputs or None in modules:
+            return
+        reshaped = {
+            self._canonical[path]
+            for path in changed
+            if _outline(previous.files[path]) != _outline(self.files[path])
+        }
+        self._per_file = previous._per_file  # checked against each file's facts object
+        self._previous = previous
+        self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
+        # The previous model is dropped after this run: its tables can be taken as they are.
+        cut = {module for _, module in previous._cut}
+        for module, memo in previous._memo.items():
+            if module in stale:
+                continue
+            if module in cut:
+                memo = {value: ref for value, ref in memo.items() if (value, module) not in previous._cut}
+            self._memo[module] = memo
+            self._by_identity[module] = previous._by_identity[module]
+
+    def per_file(self, name: str, facts: FileFacts, compute: Callable[[FileFacts], _T]) -> _T:
+        """`compute(facts)`, for a function of one file's facts alone: kept with the facts
+        object it came from, so a later run inherits it for every file left unchanged."""
+        table = self._per_file.setdefault(name, {})
+        held = table.get(facts.path)
+        if held is not None and held[0] is facts:
+            return held[1]  # type: ignore[no-any-return]
+        value = compute(facts)
+        table[facts.path] = (facts, value)
+        return value
+
+    def _inherited(self, name: str) -> Any:
+        previous = self._previous
+        return previous.__dict__.get(name) if previous is not None else None
+
+    def _importers_of(self, modules: set[str]) -> set[str]:
+        """The modules that reach any of `modules` through imports, transitively."""
+        if not modules:
+            return set()
+        below: dict[str, set[str]] = {}  # a dotted name -> the modules at or under it
+        for name in self._canonical.values():
+            parts = name.split(".")
+            for cut in range(1, len(parts) + 1):
+                below.setdefault(".".join(parts[:cut]), set()).add(name)
+        importers: dict[str, set[str]] = {}
+        for path, module in self._canonical.items():
+            for _, target in self.files[path].imports:
+                dotted = self.absolute(target, module)
+                parts = dotted.split(".")
+                reached = set(below.get(dotted, ()))
+                reached.update(
+                    self._canonical[self.modules[prefix].path]
+                    for cut in range(1, len(parts))
+                    if (prefix := ".".join(parts[:cut])) in self.modules
+                )
+                for other in reached:
+                    importers.setdefault(other, set()).add(module)
+        found = set(modules)
+        queue = list(modules)
+        while queue:
+            for importer in importers.get(queue.pop(), ()):
+                if importer not in found:
+                    found.add(importer)
+                    queue.append(importer)
+        return found
+
     # ---- resolution ------------------------------------------------------------
 
     def resolve(self, value: Value | None, module: str) -> Ref | None:
         """What a symbolic value of `module` is, or None when unknown."""
         if value is None or isinstance(value, (Const, DictLiteral, Opaque, Sequence, Computed)):
             return None
-        seen = self._by_identity.get((id(value), module))
+        by_identity = self._by_identity.get(module)
+        if by_identity is None:
+            by_identity = self._by_identity[module] = {}
+            self._memo[module] = {}
+        seen = by_identity.get(id(value))
         if seen is not None and seen[0] is value:
             return seen[1]
+        memo = self._memo[module]
         key = (value, module)
-        if key in self._memo:
-            result = self._memo[key]
-            self._by_identity[(id(value), module)] = (value, result)
+        if value in memo:
+            result = memo[value]
+            if key in self._cut:
+                self._cuts += 1
+            else:
+                by_identity[id(value)] = (value, result)
             return result
         if key in self._active:
+            self._cuts += 1  # a cycle: cut here, so what is being resolved depends on where it started
             return None
         self._active.add(key)
+        cuts = self._cuts
         try:
             result = self._resolve(value, module)
         finally:
             self._active.discard(key)
-        self._memo[key] = result
-        self._by_identity[(id(value), module)] = (value, result)
+        memo[value] = result
+        if self._cuts != cuts:
+            self._cut.add(key)
+        else:
+            by_identity[id(value)] = (value, result)
         return result
 
     def _resolve(self, value: Value, module: str) -> Ref | None:
@@ -499,11 +610,35 @@ class ProjectModel:
     @cached_property
     def operations(self) -> dict[FuncRef, tuple[Operation, ...]]:
         """Every classified call site, by the function it is in."""
+        kept = self._inherited("operations")
         result: dict[FuncRef, tuple[Operation, ...]] = {}
         for ref, fn in self.functions.items():
+            if kept is not None and ref.module not in self._stale:
+                if ref in kept:
+                    result[ref] = kept[ref]
+                continue
             ops = [op for site in fn.calls if (op := self.classify(site, ref)) is not None]
             if ops:
                 result[ref] = tuple(ops)
+        return result
+
+    @cached_property
+    def known_calls(self) -> dict[FuncRef, tuple[tuple[CallSite, ApiSpec], ...]]:
+        """For each function, its call sites the knowledge has an entry for (`spec_of`): what
+        passes over every call looking for one role (routes, mounts) walk instead."""
+        kept = self._inherited("known_calls")
+        result: dict[FuncRef, tuple[tuple[CallSite, ApiSpec], ...]] = {}
+        for ref, fn in self.functions.items():
+            if kept is not None and ref.module not in self._stale:
+                if ref in kept:
+                    result[ref] = kept[ref]
+                continue
+            module = ref.module
+            found = tuple(
+                (site, spec) for site in fn.calls if (spec := self.spec_of(site.callee, module)) is not None
+            )
+            if found:
+                result[ref] = found
         return result
 
     def all_operations(self) -> Iterator[Operation]:
@@ -518,8 +653,12 @@ class ProjectModel:
         framework calls on it (a DRF serializer's `get_*`); a FastAPI `Depends(provider)`
         in a parameter runs the provider on every call.
         """
+        kept = self._inherited("call_edges")
         edges: dict[FuncRef, tuple[tuple[CallSite, FuncRef], ...]] = {}
         for ref, fn in self.functions.items():
+            if kept is not None and ref.module not in self._stale:
+                edges[ref] = kept[ref]
+                continue
             found: list[tuple[CallSite, FuncRef]] = []
             for site in fn.calls:
                 found.extend((site, target) for target in self.callees(self.resolve(site.callee, ref.module)))
@@ -631,12 +770,9 @@ class ProjectModel:
             if setting.value.lower() == "transaction":
                 return f"pool_mode = transaction in {path}:{setting.line}"
         for facts in self.files.values():
-            for text in _strings(facts):
-                if has_pooler_marker(text):
-                    return f"a connection string in {facts.path} points at a pooler"
-            for name, value in facts.module_vars:
-                if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
-                    return f"Django's DATABASES in {facts.path} use a pooler port"
+            found = self.per_file("pooler", facts, _pooler_evidence)
+            if found is not None:
+                return found
         return None
 
     # ---- what a call may do, transitively -------------------------------------------
@@ -743,6 +879,16 @@ def has_pooler_marker(text: str) -> bool:
     return bool(POOLER_IN_DSN.search(text))
 
 
+def _pooler_evidence(facts: FileFacts) -> str | None:
+    for text in _strings(facts):
+        if has_pooler_marker(text):
+            return f"a connection string in {facts.path} points at a pooler"
+    for name, value in facts.module_vars:
+        if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
+            return f"Django's DATABASES in {facts.path} use a pooler port"
+    return None
+
+
 def _strings(facts: FileFacts) -> Iterator[str]:
     """String literals a file passes to calls or assigns to module names."""
     sites = [*facts.module_calls, *(site for fn in facts.functions for site in fn.calls)]
@@ -754,6 +900,18 @@ def _strings(facts: FileFacts) -> Iterator[str]:
 
 
 CLASS_NAME = re.compile(r"(^|_)(model|cls|class|klass)$", re.I)
+
+
+def _outline(facts: FileFacts) -> tuple[object, ...]:
+    """What resolving a name in another module can read of this file; no line numbers,
+    so an edit that only moves code leaves the outline as it was."""
+    return (
+        facts.imports,
+        facts.module_vars,
+        tuple((fn.qualname, fn.returns, tuple(d.callee for d in fn.decorators)) for fn in facts.functions),
+        tuple((c.qualname, c.bases, c.attributes, c.methods) for c in facts.classes),
+        tuple((s.callee, s.args, s.kwargs, s.defines) for s in facts.module_calls if s.defines),
+    )
 
 
 def _names_a_class(value: Value, ref: Ref | None) -> bool:

@@ -124,9 +124,9 @@ class RequestPath:
                     item.function,
                     Handler(item.function, item.spec.framework or "", route, item.spec.http_method),
                 )
-        for ref, fn in self.project.functions.items():
-            for site in fn.calls:
-                for handler in self._registered(site, ref.module):
+        for ref, known in self.project.known_calls.items():
+            for site, spec in known:
+                for handler in self._registered(site, spec, ref.module):
                     found.setdefault(handler.function, handler)
         for cls in self.project.classes:
             for handler in self._class_handlers(cls):
@@ -139,10 +139,9 @@ class RequestPath:
                 found.setdefault(ref, Handler(ref, "configured"))
         return {ref: h for ref, h in found.items() if ref not in self.background}
 
-    def _registered(self, site: CallSite, module: str) -> list[Handler]:
+    def _registered(self, site: CallSite, spec: ApiSpec, module: str) -> list[Handler]:
         """Views named in a URL registration: `path("x/", views.f)`, `Route("/", f)`."""
-        spec = self.project.spec_of(site.callee, module)
-        if spec is None or spec.role != "route-register" or spec.view_arg is None:
+        if spec.role != "route-register" or spec.view_arg is None:
             return []
         view = site.args[spec.view_arg] if len(site.args) > spec.view_arg else None
         if view is None and spec.view_kwarg is not None:
@@ -198,10 +197,9 @@ class RequestPath:
         mounted: dict[tuple[str, str], str] = {}
         replaced: set[tuple[str, str]] = set()
         project = self.project
-        for ref, fn in project.functions.items():
-            for site in fn.calls:
-                spec = project.spec_of(site.callee, ref.module)
-                if spec is None or spec.prefix_kwarg is None:
+        for ref, known in project.known_calls.items():
+            for site, spec in known:
+                if spec.prefix_kwarg is None:
                     continue
                 prefix = site.kwarg(spec.prefix_kwarg)
                 text = prefix.value if isinstance(prefix, Const) and isinstance(prefix.value, str) else ""

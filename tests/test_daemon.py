@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -134,3 +135,74 @@ def test_an_idle_daemon_stops_and_removes_its_socket(
         time.sleep(0.05)
     assert not path.exists()
     assert _scalelint(["daemon", "status"], project, runtime).returncode == 1
+
+
+VIEWS = """\
+from fastapi import FastAPI
+from app.repo import load_note, NOTE_TABLE
+from app import repo
+
+app = FastAPI()
+
+@app.get("/contacts")
+def list_contacts(db):
+    rows = db.execute("SELECT id FROM contacts LIMIT 50").fetchall()
+    for row in rows:
+        load_note(db, row.id)
+    return [repo.title(r) for r in rows]
+"""
+REPO_EDITS = [
+    # body edits that leave the outline as it was: the helper stops querying, then queries again
+    "NOTE_TABLE = 'notes'\ndef load_note(db, cid):\n    print(cid)\n    return cid\n"
+    "def title(r):\n    return r\n",
+    "NOTE_TABLE = 'notes'\ndef load_note(db, cid):\n"
+    "    db.execute('SELECT * FROM notes WHERE id = %s LIMIT 1', (cid,))\n"
+    "    return cid\ndef title(r):\n    return r\n",
+    # an outline edit: `title` now returns a connection, so what its callers do changes
+    "import psycopg2\nNOTE_TABLE = 'notes'\ndef load_note(db, cid):\n    return cid\n"
+    "def title(r):\n    return psycopg2.connect('dbname=x')\n",
+    # lines moved down, nothing else
+    "\n\n\nNOTE_TABLE = 'notes'\ndef load_note(db, cid):\n    return cid\ndef title(r):\n    return r\n",
+    "def title(r):\n    return r\n",  # load_note and NOTE_TABLE gone: the importer resolves nothing
+]
+
+
+def test_a_model_inheriting_from_the_last_run_finds_what_a_fresh_run_finds(tmp_path: Path) -> None:
+    from scalelint import engine
+    from scalelint.config import load_config
+    from scalelint.report.json import render
+
+    project = make_project(
+        tmp_path / "p",
+        {"app/__init__.py": "", "app/views.py": VIEWS, "app/repo.py": REPO_EDITS[1], "other.py": "x = 1\n"},
+    )
+    fresh_dir = make_project(tmp_path / "q", {})
+
+    def check(root: Path) -> str:
+        result = engine.run([root], load_config(root), cwd=root, use_cache=True)
+        return render(result, False)
+
+    engine.keep_facts_in_memory(project)
+    try:
+        check(project)
+        inherited_any = False
+        reports = []
+        for edit in [*REPO_EDITS, REPO_EDITS[1], "x = 2\n"]:
+            target = "other.py" if edit == "x = 2\n" else "app/repo.py"
+            (project / target).write_text(edit)
+            served = check(project)
+            reports.append(served)
+            resident = engine._resident
+            assert resident is not None and resident.project is not None
+            model = resident.project
+            inherited_any |= model._previous is not None and "app.views" not in model._stale
+            shutil.rmtree(fresh_dir)
+            shutil.copytree(project, fresh_dir, ignore=shutil.ignore_patterns(".scalelint_cache"))
+            fresh = check(fresh_dir).replace(str(fresh_dir), "ROOT")
+            assert served.replace(str(project), "ROOT") == fresh, edit
+        assert inherited_any  # the view module's work was taken over at least once
+        # The body edits flip the view's N+1 finding: the helper's new query is seen.
+        assert '"SL601"' not in reports[0] and '"SL601"' in reports[1]
+    finally:
+        engine._resident = None
+        gc.unfreeze()

@@ -8,8 +8,8 @@ written in Procfiles, Dockerfiles and compose files. Keys are normalised:
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from fnmatch import fnmatch
 
 from scalelint.facts.model import FileFacts, Setting
 
@@ -34,8 +34,12 @@ DATABASE_POOL_MODE = re.compile(r"\bpool_mode\s*=\s*(\w+)")
 MAX_CONNECTIONS = re.compile(r"max_connections\s*=\s*[\"']?(\d+)")
 
 
+# One pattern for all names (asked of every file of the project on every run).
+_CONFIG_NAME = re.compile("|".join(fnmatch.translate(pattern) for pattern in CONFIG_FILES))
+
+
 def is_config_file(name: str) -> bool:
-    return any(fnmatch(name, pattern) for pattern in CONFIG_FILES)
+    return _CONFIG_NAME.match(name) is not None
 
 
 def _strip_comment(line: str) -> str:
