@@ -26,7 +26,6 @@ import os
 import socket
 import struct
 import sys
-import tempfile
 
 ROOT_MARKERS = ("scalelint.toml", ".scalelint.toml", "pyproject.toml", ".git")
 IDLE_TIMEOUT = 3 * 3600.0
@@ -53,7 +52,9 @@ def find_root(start: str) -> str:
 def socket_path(root: str) -> str:
     """Where the daemon of `root` listens: short enough for any root (Unix sockets
     allow ~100 bytes), in a folder private to the user."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    # As tempfile.gettempdir() finds it, without importing tempfile (the client stays light).
+    env = os.environ
+    base = env.get("XDG_RUNTIME_DIR") or env.get("TMPDIR") or env.get("TEMP") or env.get("TMP") or "/tmp"
     user = os.getuid() if hasattr(os, "getuid") else 0
     name = hashlib.blake2b(root.encode(), digest_size=8).hexdigest()
     return os.path.join(base, f"scalelint-{user}", f"{name}.sock")

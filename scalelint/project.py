@@ -152,6 +152,7 @@ class ProjectModel:
         self._previous: ProjectModel | None = None
         self._stale: set[str] = set()
         self._per_file: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
+        self._per_module: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._index_modules()
         for facts in self.files.values():
             module = self._canonical.get(facts.path)
@@ -294,6 +295,20 @@ class ProjectModel:
         value = compute(facts)
         table[facts.path] = (facts, value)
         return value
+
+    def per_module(self, name: str, path: str, compute: Callable[[], _T]) -> _T:
+        """`compute()` for one file, when it reads that file's facts and what its names
+        resolve to: a later run inherits it unless the file or a module it reaches changed."""
+        table = self._per_module.setdefault(name, {})
+        if path not in table:
+            facts = self.files[path]
+            previous = self._previous
+            held = previous._per_module.get(name, {}).get(path) if previous is not None else None
+            if held is not None and held[0] is facts and self._canonical.get(path) not in self._stale:
+                table[path] = held
+            else:
+                table[path] = (facts, compute())
+        return table[path][1]  # type: ignore[no-any-return]
 
     def _inherited(self, name: str) -> Any:
         previous = self._previous

@@ -39,6 +39,12 @@ class _Decorated:
     receiver: Value | None
 
 
+def _path_kind(path: str) -> str | None:
+    if TEST_FILE.search(path) or NOT_PRODUCTION.search(path):
+        return "test code"
+    return "a migration" if MIGRATION_FILE.search(path) else None
+
+
 class RequestPath:
     """The request-path view of one ProjectModel."""
 
@@ -86,12 +92,15 @@ class RequestPath:
         """Code that never serves a request, with the reason."""
         project = self.project
         found: dict[FuncRef, str] = {}
+        kinds: dict[str, str | None] = {}  # a module's functions share its path's kind
         for ref in project.functions:
-            path = project.path_of(ref)
-            if TEST_FILE.search(path) or NOT_PRODUCTION.search(path) or ref.qualname.startswith("test_"):
+            if ref.module not in kinds:
+                kinds[ref.module] = _path_kind(project.path_of(ref))
+            kind = kinds[ref.module]
+            if kind == "test code" or ref.qualname.startswith("test_"):
                 found[ref] = "test code"
-            elif MIGRATION_FILE.search(path):
-                found[ref] = "a migration"
+            elif kind is not None:
+                found[ref] = kind
             elif any(fnmatch(f"{ref.module}.{ref.qualname}", p) for p in self.settings.background):
                 found[ref] = "configured as background"
         for item in self._decorated():

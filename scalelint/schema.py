@@ -193,6 +193,24 @@ def is_schema_source(path: str, globs: tuple[str, ...]) -> bool:
     return any(fnmatch(path, g) for g in globs) or not TEST_FILE.search(path)
 
 
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """A schema change a migration makes, to be replayed."""
+
+    change: SchemaChange
+    where: Where
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class _DjangoModel:
+    """A Django migration's `CreateModel` (no index) or `AddIndex` of an app's model."""
+
+    model: str  # `app_model`
+    index: IndexDef | None  # what AddIndex adds; None for CreateModel
+    line: int
+
+
 class _Builder:
     def __init__(self, project: ProjectModel, globs: tuple[str, ...]) -> None:
         self.project = project
@@ -281,6 +299,22 @@ class _Builder:
                 self._python_migration(path)
 
     def _python_migration(self, path: str) -> None:
+        """Replay what a Python file does to the schema; what it does is read once and kept
+        for later runs while nothing it resolves through changes (`per_module`)."""
+        events = self.project.per_module("schema-events", path, lambda: tuple(self._migration_events(path)))
+        for event in events:
+            if isinstance(event, _Applied):
+                self.apply(event.change, event.where, event.origin)
+            elif event.index is None:
+                self._created_in.setdefault(event.model, path)
+            else:
+                created = self._created_in.get(event.model)
+                self.schema.index_statements.append(
+                    (Index(event.index, Where(path, event.line)), created is not None and created != path)
+                )
+
+    def _migration_events(self, path: str) -> Iterator[_Applied | _DjangoModel]:
+        """What a Python file does to the schema, in order, read from its facts alone."""
         module = self.project.module_of(path)
         if module is None:
             return
@@ -295,36 +329,36 @@ class _Builder:
             for site in sites:
                 for statement in site.sql:
                     for change in statement.schema:
-                        self.apply(change, Where(path, site.span.line), "sql")
+                        yield _Applied(change, Where(path, site.span.line), "sql")
                 operation, call = self._alembic_call(site, ref)
                 if operation:
                     for change in _alembic(operation, call, sites):
-                        self.apply(change, Where(path, change.line or site.span.line), "alembic")
-                self._django_migration(path, site, sites, ref)
+                        yield _Applied(change, Where(path, change.line or site.span.line), "alembic")
+                model = self._django_migration(path, site, sites, ref)
+                if model is not None:
+                    yield model
 
-    def _django_migration(self, path: str, site: CallSite, sites: tuple[CallSite, ...], ref: FuncRef) -> None:
+    def _django_migration(
+        self, path: str, site: CallSite, sites: tuple[CallSite, ...], ref: FuncRef
+    ) -> _DjangoModel | None:
         """`migrations.CreateModel` / `AddIndex` operations: which models an app's earlier
         migrations created, so an index added to one of them later is a blocking build."""
         name = self._external(site.callee, ref).rsplit(".", 1)[-1]
         if name not in ("CreateModel", "AddIndex") or "/migrations/" not in f"/{path}":
-            return
+            return None
         app = f"/{path}".rsplit("/migrations/", 1)[0].rsplit("/", 1)[-1]
         model = _const_str(site.kwarg("name" if name == "CreateModel" else "model_name")).lower()
         if not model:
-            return
+            return None
         if name == "CreateModel":
-            self._created_in.setdefault(f"{app}_{model}", path)
-            return
+            return _DjangoModel(f"{app}_{model}", None, site.span.line)
         inner = [s for s in sites if s is not site and _inside(s.span, site.span)]
         index = next((s for s in inner if name_of(s.callee).endswith("Index")), None)
         fields = tuple(f.lstrip("-") for f in _strings(index.kwarg("fields"))) if index is not None else ()
-        created = self._created_in.get(f"{app}_{model}")
         definition = IndexDef(
             f"{app}_{model}", fields or ("?",), _const_str(index.kwarg("name")) if index is not None else ""
         )
-        self.schema.index_statements.append(
-            (Index(definition, Where(path, site.span.line)), created is not None and created != path)
-        )
+        return _DjangoModel(f"{app}_{model}", definition, site.span.line)
 
     def _alembic_call(self, site: CallSite, function: FuncRef) -> tuple[str, CallSite]:
         """`op.create_index(...)`, or `batch_op.create_index(...)` inside `with
