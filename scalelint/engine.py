@@ -236,11 +236,13 @@ def load_all(
     jobs: int,
     progress: Progress | None = None,
     sizes: list[int] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[_Loaded]:
     """Phase 1 for every file, in worker processes when there are enough files.
 
     Workers get paths in chunks and send back facts as blobs (never trees); results
-    keep the input order, so the output is the same for every `jobs` value.
+    keep the input order, so the output is the same for every `jobs` value. While the
+    workers start and parse, this process runs `meanwhile` (phase 2's set-up).
     """
     if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
         results = []
@@ -255,6 +257,8 @@ def load_all(
     count = 0
     with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_start) as pool:
         futures = {pool.submit(_load_chunk, [files[i] for i in chunk], dialect): chunk for chunk in chunks}
+        if meanwhile is not None:
+            meanwhile()
         for future in as_completed(futures):
             with gc_paused():
                 for index, (blob, digest, warning) in zip(futures[future], future.result(), strict=True):
@@ -325,12 +329,13 @@ def _parse(
     cache: FactsCache | None,
     jobs: int,
     progress: Progress | None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> dict[str, tuple[_Loaded, str]]:
     """Phase 1 on these files, each with the name of its facts; the cache keeps them."""
     stats = inputs.stats
     sizes = [stats[relative].size if relative in stats else 0 for _, relative in todo]
     parsed: dict[str, tuple[_Loaded, str]] = {}
-    for loaded in load_all(todo, inputs.config.dialect, jobs, progress, sizes):
+    for loaded in load_all(todo, inputs.config.dialect, jobs, progress, sizes, meanwhile):
         path = loaded.facts.path
         if loaded.warning or not loaded.digest:
             parsed[path] = (loaded, f"unread:{loaded.warning}")
@@ -483,7 +488,7 @@ def _analyse(
     facts_ids = {path: state.entries[path].facts_id for path in state.hits}
     clock.lap("cache check")
     warnings: list[str] = []
-    parsed = _parse(state.todo, inputs, cache, jobs, progress)
+    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile=lambda: _phase_two_setup(inputs))
     for path, (loaded, facts_id) in parsed.items():
         facts[path] = loaded.facts
         facts_ids[path] = facts_id
@@ -606,6 +611,15 @@ def _resident_facts(
         return {}
     wanted = {path: state.entries[path].facts_id for path in state.hits if path not in parsed}
     return _resident.facts(inputs.root, wanted)
+
+
+def _phase_two_setup(inputs: _Inputs) -> None:
+    """What phase 2 needs besides the facts (the checks' code, the parsed knowledge),
+    got ready while worker processes parse."""
+    from scalelint.checks import load_checks
+
+    load_checks()
+    _ = inputs.knowledge
 
 
 def _reused(kept: RunResult, note: str) -> RunResult:

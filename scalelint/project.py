@@ -132,16 +132,15 @@ class ProjectModel:
     functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
-    # What a value means in a module, by module (so a later run can inherit whole modules).
-    _memo: dict[str, dict[Value, Ref | None]] = field(default_factory=dict)
+    # What a value means in a module, by module (so a later run can inherit whole modules),
+    # and whether its resolution met a cycle: then the result depends on which value was
+    # asked first, and no later run inherits it.
+    _memo: dict[str, dict[Value, tuple[Ref | None, bool]]] = field(default_factory=dict)
     # The same value object asked again (most calls): found by identity, without hashing
     # its whole tree; the entry holds the value so its id cannot be reused.
     _by_identity: dict[str, dict[int, tuple[Value, Ref | None]]] = field(default_factory=dict)
     _active: set[tuple[Value, str]] = field(default_factory=set)
-    # Values whose resolution met a cycle (directly or through another such value): their
-    # result depends on which value was asked first, so no later run inherits it.
-    _cut: set[tuple[Value, str]] = field(default_factory=set)
-    _cuts: int = 0
+    _cuts: int = 0  # cycles met so far (a resolution that adds to it met one)
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
     _reaches: dict[frozenset[str], dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]] = field(
@@ -276,12 +275,11 @@ class ProjectModel:
         self._previous = previous
         self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
         # The previous model is dropped after this run: its tables can be taken as they are.
-        cut = {module for _, module in previous._cut}
         for module, memo in previous._memo.items():
             if module in stale:
                 continue
-            if module in cut:
-                memo = {value: ref for value, ref in memo.items() if (value, module) not in previous._cut}
+            if any(cut for _, cut in memo.values()):
+                memo = {value: held for value, held in memo.items() if not held[1]}
             self._memo[module] = memo
             self._by_identity[module] = previous._by_identity[module]
 
@@ -359,14 +357,15 @@ class ProjectModel:
         if seen is not None and seen[0] is value:
             return seen[1]
         memo = self._memo[module]
-        key = (value, module)
-        if value in memo:
-            result = memo[value]
-            if key in self._cut:
+        held = memo.get(value)
+        if held is not None:
+            result, cut = held
+            if cut:
                 self._cuts += 1
             else:
                 by_identity[id(value)] = (value, result)
             return result
+        key = (value, module)
         if key in self._active:
             self._cuts += 1  # a cycle: cut here, so what is being resolved depends on where it started
             return None
@@ -376,10 +375,9 @@ class ProjectModel:
             result = self._resolve(value, module)
         finally:
             self._active.discard(key)
-        memo[value] = result
-        if self._cuts != cuts:
-            self._cut.add(key)
-        else:
+        cut = self._cuts != cuts
+        memo[value] = (result, cut)
+        if not cut:
             by_identity[id(value)] = (value, result)
         return result
 

@@ -206,3 +206,19 @@ def test_a_model_inheriting_from_the_last_run_finds_what_a_fresh_run_finds(tmp_p
     finally:
         engine._resident = None
         gc.unfreeze()
+
+
+def test_without_unix_sockets_the_daemon_says_so_and_checks_run_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from scalelint.cli import main
+
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    monkeypatch.setattr(daemon, "available", lambda: False)
+    result = CliRunner().invoke(main, ["daemon", "start", str(project)])
+    assert result.exit_code == 2
+    assert "needs Unix sockets" in result.output
+    monkeypatch.chdir(project)
+    assert daemon.forward(["check", "."]) is None
