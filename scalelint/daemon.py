@@ -64,6 +64,17 @@ def available() -> bool:
     return hasattr(socket, "AF_UNIX")
 
 
+def private(folder: str) -> bool:
+    """The socket folder belongs to this user and only this user can enter it: a check
+    sends its environment, so it never goes to a socket someone else could have put there."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return False
+    owner = os.getuid() if hasattr(os, "getuid") else info.st_uid
+    return info.st_uid == owner and not info.st_mode & 0o077
+
+
 # ---- the wire: a length, then a JSON object -----------------------------------------
 
 
@@ -97,7 +108,7 @@ def request(root: str, message: dict[str, object], timeout: float | None) -> dic
     if not available():
         return None
     path = socket_path(root)
-    if not os.path.exists(path):
+    if not os.path.exists(path) or not private(os.path.dirname(path)):
         return None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -171,6 +182,9 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
 
     path = socket_path(root)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    if not private(os.path.dirname(path)):
+        print(f"scalelint: {os.path.dirname(path)} is not private to this user; no daemon", file=sys.stderr)
+        return 1
     if request(root, {"command": "status"}, timeout=2.0) is not None:
         print(f"scalelint: a daemon already serves {root}", file=sys.stderr)
         return 1
@@ -181,7 +195,7 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
     os.chmod(path, 0o600)
     server.listen(16)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    code_at_start = engine.code_digest()
+    code_at_start = _code_version()
     engine.keep_facts_in_memory(Path(root))
     runs = 0
     try:
@@ -206,7 +220,7 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
                 if command == "stop":
                     _send(connection, {"stopped": os.getpid()})
                     return 0
-                if engine.code_digest() != code_at_start:
+                if _code_version() != code_at_start:
                     _send(connection, {"declined": "scalelint changed since the daemon started"})
                     return 0
                 argv = message.get("argv")
@@ -224,6 +238,22 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
         server.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _code_version() -> str:
+    """scalelint's code and rule pages, and the versions of the parsers it has loaded: a
+    daemon whose code was upgraded under it stops rather than answer with the old code."""
+    from importlib import metadata
+
+    from scalelint import engine
+
+    versions = []
+    for package in ("libcst", "sqlglot", "sqlglotc"):
+        try:
+            versions.append(metadata.version(package))
+        except metadata.PackageNotFoundError:
+            versions.append("-")
+    return f"{engine.code_digest()} {' '.join(versions)}"
 
 
 def _settle(runs: int) -> None:

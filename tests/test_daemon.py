@@ -222,3 +222,18 @@ def test_without_unix_sockets_the_daemon_says_so_and_checks_run_in_process(
     assert "needs Unix sockets" in result.output
     monkeypatch.chdir(project)
     assert daemon.forward(["check", "."]) is None
+
+
+def test_a_socket_folder_others_can_enter_is_never_used(
+    tmp_path: Path, runtime: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime["XDG_RUNTIME_DIR"])
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    folder = Path(daemon.socket_path(daemon.find_root(str(project)))).parent
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    serve = _scalelint(["daemon", "serve", str(project.resolve())], project, runtime)
+    assert serve.returncode == 1 and "not private" in serve.stderr
+    assert daemon.request(str(project.resolve()), {"command": "status"}, timeout=1.0) is None
+    folder.chmod(0o700)
+    assert daemon.private(str(folder))
