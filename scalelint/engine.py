@@ -582,12 +582,24 @@ class Resident:
         """Remember this run's facts and model; the model inherits from the last one."""
         if root != self.root:
             return
-        if self.project is not None:
+        last = self.project
+        if last is not None:
             before = self.files
             changed = [path for path, name in facts_ids.items() if before.get(path, ("",))[0] != name]
-            project.inherit(self.project, changed)
+            project.inherit(last, changed)
+            # Models are cyclic (a model and its request-path view point at each other) and the
+            # run freezes them out of the collector's sight: a model no run needs any more is
+            # taken apart, so reference counting frees it at once.
+            _retire(last.release_previous())
+            if project.inherits_from is not last:
+                _retire(last)
         self.files = {path: (facts_ids[path], f) for path, f in project.files.items() if path in facts_ids}
         self.project = project
+
+
+def _retire(model: ProjectModel | None) -> None:
+    if model is not None:
+        model.__dict__.clear()
 
 
 _resident: Resident | None = None

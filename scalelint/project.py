@@ -308,6 +308,16 @@ class ProjectModel:
                 table[path] = (facts, compute())
         return table[path][1]  # type: ignore[no-any-return]
 
+    @property
+    def inherits_from(self) -> ProjectModel | None:
+        return self._previous
+
+    def release_previous(self) -> ProjectModel | None:
+        """Forget the model this one inherited from (once this one's run is over); it is
+        returned for the caller to dispose of."""
+        previous, self._previous = self._previous, None
+        return previous
+
     def _inherited(self, name: str) -> Any:
         previous = self._previous
         return previous.__dict__.get(name) if previous is not None else None

@@ -237,3 +237,27 @@ def test_a_socket_folder_others_can_enter_is_never_used(
     assert daemon.request(str(project.resolve()), {"command": "status"}, timeout=1.0) is None
     folder.chmod(0o700)
     assert daemon.private(str(folder))
+
+
+def test_models_no_run_needs_are_freed_without_the_cycle_collector(tmp_path: Path) -> None:
+    import weakref
+
+    from scalelint import engine
+    from scalelint.config import load_config
+
+    project = make_project(tmp_path / "p", {"app/__init__.py": "", "app/views.py": VIEWS, "app/repo.py": ""})
+    engine.keep_facts_in_memory(project)
+    gc.disable()
+    try:
+        engine.run([project], load_config(project), cwd=project, use_cache=True)
+        assert engine._resident is not None
+        first = weakref.ref(engine._resident.project)
+        for edit in REPO_EDITS[:3]:
+            (project / "app/repo.py").write_text(edit)
+            engine.run([project], load_config(project), cwd=project, use_cache=True)
+        assert first() is None  # taken apart and freed by reference counting alone
+        assert engine._resident.project is not None and engine._resident.project.files
+    finally:
+        gc.enable()
+        engine._resident = None
+        gc.unfreeze()
