@@ -18,7 +18,6 @@ Install them apart from scalelint, e.g. `python -m venv /tmp/peers &&
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -27,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from run import REPO, SHARED, floor_seconds
+from run import SHARED, arguments, corpus, floor_seconds
 
 
 def peers(targets: list[Path], bin_dir: Path | None) -> dict[str, list[str]]:
@@ -59,21 +58,10 @@ def peers(targets: list[Path], bin_dir: Path | None) -> dict[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--tier", default="small", choices=["small", "large"])
-    parser.add_argument("--pairs", type=int, default=1)
-    parser.add_argument("--corpus", type=Path, default=REPO / ".bench-corpus")
+    parser = arguments(__doc__ or "", pairs=1)
     parser.add_argument("--bin", type=Path, help="folder holding the peers' executables")
     args = parser.parse_args()
-    subprocess.run(
-        ["bash", str(SHARED / "corpus.sh"), "--tier", args.tier, str(args.corpus)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    tier = args.corpus / args.tier
-    targets = sorted(p for p in tier.iterdir() if p.is_dir())
+    tier, targets = corpus(args)
     env = {**os.environ, "SEMGREP_SEND_METRICS": "off"}
     found = peers(targets, args.bin)
     if not found:

@@ -68,23 +68,32 @@ def median_ratio(pairs: int, numerator, denominator) -> tuple[float, float, floa
     return statistics.median(ratios), statistics.median(tops), statistics.median(bottoms)
 
 
-def main() -> None:
+def arguments(description: str, pairs: int) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tier", default="small", choices=["small", "large"])
-    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=pairs)
     parser.add_argument("--corpus", type=Path, default=REPO / ".bench-corpus")
-    args = parser.parse_args()
+    return parser
+
+
+def corpus(args: argparse.Namespace) -> tuple[Path, list[Path]]:
+    """The tier's folder (built if needed) and its packages."""
     subprocess.run(
         ["bash", str(SHARED / "corpus.sh"), "--tier", args.tier, str(args.corpus)],
         check=True,
         stdout=subprocess.DEVNULL,
     )
     tier = args.corpus / args.tier
+    return tier, sorted(p for p in tier.iterdir() if p.is_dir())
+
+
+def main() -> None:
+    args = arguments(__doc__ or "", pairs=5).parse_args()
+    tier, targets = corpus(args)
     # The corpus is one project folder holding every package.
     (tier / "scalelint.toml").write_text("")
-    targets = sorted(p for p in tier.iterdir() if p.is_dir())
     lines = sum(1 for t in targets for f in t.rglob("*.py") for _ in f.open("rb"))
     print(f"corpus: {args.tier} tier, {len(targets)} packages, {lines:,} lines of .py")
 
