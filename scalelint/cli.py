@@ -17,6 +17,7 @@ import click
 
 from scalelint import __version__
 from scalelint.config import Config, ConfigError, find_root, load_config
+from scalelint.daemon import IDLE_TIMEOUT
 from scalelint.findings import Severity
 from scalelint.knowledge import KnowledgeError
 
@@ -306,7 +307,7 @@ def _daemon_root(path: Path) -> str:
 @click.option(
     "--idle-timeout",
     type=click.FloatRange(min=1),
-    default=3600.0 * 3,
+    default=IDLE_TIMEOUT,
     show_default=True,
     help="Seconds without a request after which the daemon stops.",
 )
@@ -321,31 +322,28 @@ def daemon_start(path: Path, idle_timeout: float) -> None:
     if status is not None:
         click.echo(f"a daemon already serves {root} (pid {status.get('pid')})")
         return
+    folder = resident.private_folder(root)
+    if folder is None:
+        _fail(f"{Path(resident.socket_path(root)).parent} is not private to this user; no daemon")
     log = Path(resident.socket_path(root)).with_suffix(".log")
-    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "scalelint",
-        "daemon",
-        "serve",
-        root,
-        "--idle-timeout",
-        str(idle_timeout),
-    ]
-    with log.open("ab") as sink:
-        subprocess.Popen(
+    command = [sys.executable, "-m", "scalelint", "daemon", "serve", root]
+    command += ["--idle-timeout", str(idle_timeout)]
+    # The folder is this user's alone, so the log is no link someone else put there.
+    sink = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        daemon_process = subprocess.Popen(
             command, cwd=root, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
         )
+    finally:
+        os.close(sink)
     # Ready once it answers, which is after its first run over the whole project.
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = resident.request(root, {"command": "status"}, timeout=600)
+    while daemon_process.poll() is None:
+        status = resident.request(root, {"command": "status"}, timeout=None)
         if status is not None:
             click.echo(f"daemon serving {root} (pid {status.get('pid')})")
             return
         time.sleep(0.05)
-    _fail(f"the daemon did not start; see {log}")
+    _fail(f"the daemon did not start (exit code {daemon_process.returncode}); see {log}")
 
 
 @daemon.command("stop")
@@ -375,7 +373,7 @@ def daemon_status(path: Path) -> None:
 
 @daemon.command("serve", hidden=True)
 @click.argument("root")
-@click.option("--idle-timeout", type=float, default=3600.0 * 3)
+@click.option("--idle-timeout", type=float, default=IDLE_TIMEOUT)
 def daemon_serve(root: str, idle_timeout: float) -> None:
     """Be the daemon (what `daemon start` runs in the background)."""
     from scalelint import daemon as resident

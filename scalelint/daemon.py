@@ -24,12 +24,14 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import struct
 import sys
 
 ROOT_MARKERS = ("scalelint.toml", ".scalelint.toml", "pyproject.toml", ".git")
 IDLE_TIMEOUT = 3 * 3600.0
 CONNECT_TIMEOUT = 0.5
+ACCEPT_TIMEOUT = 10.0  # a daemon that does not take a check by then is busy or stuck
 FULL_COLLECTION_EVERY = 50  # runs
 _HEADER = struct.Struct(">I")
 
@@ -65,14 +67,23 @@ def available() -> bool:
 
 
 def private(folder: str) -> bool:
-    """The socket folder belongs to this user and only this user can enter it: a check
-    sends its environment, so it never goes to a socket someone else could have put there."""
+    """The socket folder is a real folder of this user that only this user can enter: a
+    check sends its environment, so it never goes to a socket someone else could have put
+    there."""
     try:
-        info = os.stat(folder)
+        info = os.lstat(folder)
     except OSError:
         return False
     owner = os.getuid() if hasattr(os, "getuid") else info.st_uid
-    return info.st_uid == owner and not info.st_mode & 0o077
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == owner and not info.st_mode & 0o077
+
+
+def private_folder(root: str) -> str | None:
+    """The folder of `root`'s socket, made if needed; None when it is not private."""
+    folder = os.path.dirname(socket_path(root))
+    with contextlib.suppress(OSError):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder if private(folder) else None
 
 
 # ---- the wire: a length, then a JSON object -----------------------------------------
@@ -103,8 +114,15 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
     return b"".join(chunks)
 
 
-def request(root: str, message: dict[str, object], timeout: float | None) -> dict[str, object] | None:
-    """The daemon's answer, or None when no daemon of `root` answers."""
+def request(
+    root: str, message: dict[str, object], timeout: float | None, accept_timeout: float | None = None
+) -> dict[str, object] | None:
+    """The daemon's answer, or None when no daemon of `root` answers.
+
+    With `accept_timeout`, the daemon first says whether it takes the request, within
+    that time (a daemon busy with another check, or stopped, does not): the answer may
+    then take as long as the check does.
+    """
     if not available():
         return None
     path = socket_path(root)
@@ -114,8 +132,12 @@ def request(root: str, message: dict[str, object], timeout: float | None) -> dic
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(CONNECT_TIMEOUT)
             sock.connect(path)
-            sock.settimeout(timeout)
+            sock.settimeout(accept_timeout if accept_timeout is not None else timeout)
             _send(sock, message)
+            if accept_timeout is not None:
+                if _receive(sock).get("accepted") is not True:
+                    return None
+                sock.settimeout(timeout)
             return _receive(sock)
     except (OSError, ValueError):
         return None
@@ -129,14 +151,18 @@ def forward(argv: list[str]) -> int | None:
     None when it has to run here."""
     if "--no-cache" in argv or os.environ.get("SCALELINT_NO_DAEMON"):
         return None
+    umask = os.umask(0o22)
+    os.umask(umask)
     message: dict[str, object] = {
         "command": "run",
         "argv": argv,
         "cwd": os.getcwd(),
         "env": dict(os.environ),
+        "umask": umask,
         "stdout_tty": sys.stdout.isatty(),
+        "scalelint": _installation(),
     }
-    answer = request(find_root(os.getcwd()), message, timeout=None)
+    answer = request(find_root(os.getcwd()), message, timeout=None, accept_timeout=ACCEPT_TIMEOUT)
     if answer is None or "code" not in answer:
         return None
     sys.stdout.write(str(answer.get("stdout", "")))
@@ -146,7 +172,19 @@ def forward(argv: list[str]) -> int | None:
     return code if isinstance(code, int) else 2
 
 
+def _installation() -> str:
+    """Which scalelint this is: a daemon answers only clients of its own installation."""
+    from scalelint import __file__ as package
+    from scalelint import __version__
+
+    return f"{__version__} {os.path.dirname(os.path.realpath(package))} {sys.version_info[:2]}"
+
+
 # ---- the daemon -----------------------------------------------------------------------
+
+
+class _Stopped(BaseException):
+    """SIGTERM: out of any request (a check catches SystemExit and Exception)."""
 
 
 class _Terminal:
@@ -181,8 +219,7 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
     from scalelint import engine
 
     path = socket_path(root)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    if not private(os.path.dirname(path)):
+    if private_folder(root) is None:
         print(f"scalelint: {os.path.dirname(path)} is not private to this user; no daemon", file=sys.stderr)
         return 1
     if request(root, {"command": "status"}, timeout=2.0) is not None:
@@ -194,10 +231,15 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
     server.bind(path)
     os.chmod(path, 0o600)
     server.listen(16)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    def stop(*_: object) -> None:
+        raise _Stopped
+
+    signal.signal(signal.SIGTERM, stop)
     code_at_start = _code_version()
     engine.keep_facts_in_memory(Path(root))
     runs = 0
+    installation = _installation()
     try:
         # The first run reads every file, so the first check sent is already warm.
         _run_cli(["check", root, "--format", "json", "--exit-zero"], root, dict(os.environ), False)
@@ -223,17 +265,29 @@ def serve(root: str, idle_timeout: float = IDLE_TIMEOUT) -> int:
                 if _code_version() != code_at_start:
                     _send(connection, {"declined": "scalelint changed since the daemon started"})
                     return 0
-                argv = message.get("argv")
-                cwd = message.get("cwd")
-                env = message.get("env")
-                if not (isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)):
+                argv, cwd, env, umask = (message.get(k) for k in ("argv", "cwd", "env", "umask"))
+                if message.get("scalelint") != installation:
+                    _send(connection, {"declined": "the client is another scalelint installation"})
+                    continue
+                if not (
+                    isinstance(argv, list)
+                    and isinstance(cwd, str)
+                    and isinstance(env, dict)
+                    and isinstance(umask, int)
+                ):
                     _send(connection, {"declined": "malformed request"})
                     continue
-                answer = _run_cli([str(a) for a in argv], cwd, env, bool(message.get("stdout_tty")))
+                try:
+                    _send(connection, {"accepted": True})
+                except OSError:
+                    continue  # the client gave up waiting and ran the check itself
+                answer = _run_cli([str(a) for a in argv], cwd, env, bool(message.get("stdout_tty")), umask)
                 runs += 1
                 with contextlib.suppress(OSError):  # a client that went away is told nothing
                     _send(connection, answer)
             _settle(runs)
+    except _Stopped:
+        return 0
     finally:
         server.close()
         if os.path.exists(path):
@@ -248,7 +302,7 @@ def _code_version() -> str:
     from scalelint import engine
 
     versions = []
-    for package in ("libcst", "sqlglot", "sqlglotc"):
+    for package in ("libcst", "sqlglot", "sqlglotc", "click", "rich", "pathspec"):
         try:
             versions.append(metadata.version(package))
         except metadata.PackageNotFoundError:
@@ -272,13 +326,16 @@ def _settle(runs: int) -> None:
     gc.freeze()
 
 
-def _run_cli(argv: list[str], cwd: str, env: dict[str, str], stdout_tty: bool) -> dict[str, object]:
-    """Run the command line as `scalelint <argv>` would in `cwd` with `env`; what it
-    printed and its exit code."""
+def _run_cli(
+    argv: list[str], cwd: str, env: dict[str, str], stdout_tty: bool, umask: int | None = None
+) -> dict[str, object]:
+    """Run the command line as `scalelint <argv>` would in `cwd` with `env` (and the
+    client's umask, for files it writes); what it printed and its exit code."""
     from scalelint.cli import main
 
     out, err = _Terminal(stdout_tty), _Terminal(False)  # no progress bar: stderr is no terminal
     saved = (sys.stdout, sys.stderr, os.getcwd(), dict(os.environ))
+    saved_umask = os.umask(umask) if umask is not None else None
     code: int = 0
     try:
         os.chdir(cwd)
@@ -296,4 +353,6 @@ def _run_cli(argv: list[str], cwd: str, env: dict[str, str], stdout_tty: bool) -
         os.chdir(saved[2])
         os.environ.clear()
         os.environ.update(saved[3])
+        if saved_umask is not None:
+            os.umask(saved_umask)
     return {"stdout": out.buffer.getvalue(), "stderr": err.buffer.getvalue(), "code": code}

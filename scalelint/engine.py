@@ -420,11 +420,14 @@ def _collector_paused() -> Iterator[None]:
     a warm run a third in the collector. `_parsed_one` frees what parsing leaves behind;
     objects frozen during the run (`gc.freeze`) are handed back to the collector after.
     """
+    # A daemon hands frozen objects back itself (daemon._settle); a program that froze
+    # objects of its own before calling in gets them back frozen.
+    hand_back = _resident is None and not gc.get_freeze_count()
     try:
         with gc_paused():
             yield
     finally:
-        if _resident is None:  # a daemon hands frozen objects back itself (daemon._settle)
+        if hand_back:
             gc.unfreeze()
 
 

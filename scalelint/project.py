@@ -132,14 +132,13 @@ class ProjectModel:
     functions: dict[FuncRef, FunctionFacts] = field(default_factory=dict)
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
-    # What a value means in a module, by module (so a later run can inherit whole modules),
-    # and whether its resolution met a cycle: then the result depends on which value was
-    # asked first, and no later run inherits it.
-    _memo: dict[str, dict[Value, tuple[Ref | None, bool]]] = field(default_factory=dict)
+    # What a value means in a module, by module (so a later run can inherit whole modules).
+    _memo: dict[str, dict[Value, Ref | None]] = field(default_factory=dict)
     # The same value object asked again (most calls): found by identity, without hashing
     # its whole tree; the entry holds the value so its id cannot be reused.
     _by_identity: dict[str, dict[int, tuple[Value, Ref | None]]] = field(default_factory=dict)
     _active: set[tuple[Value, str]] = field(default_factory=set)
+    _active_classes: set[tuple[ClassRef, frozenset[str]]] = field(default_factory=set)
     _cuts: int = 0  # cycles met so far (a resolution that adds to it met one)
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
@@ -172,7 +171,9 @@ class ProjectModel:
                 self.functions[FuncRef(module, fn.qualname)] = fn
             for cls in facts.classes:
                 self.classes[ClassRef(module, cls.qualname)] = cls
-            members.update({f"import:{k}": v for k, v in facts.imports})
+            # One value per import, made once: resolution keys what it learns by the value
+            # object, so a new object per lookup would make a new entry each time.
+            members.update({f"import:{k}": Imported(v) for k, v in facts.imports})
             members.update({f"var:{k}": v for k, v in facts.module_vars})
             self._members[module] = members
 
@@ -276,12 +277,9 @@ class ProjectModel:
         self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
         # The previous model is dropped after this run: its tables can be taken as they are.
         for module, memo in previous._memo.items():
-            if module in stale:
-                continue
-            if any(cut for _, cut in memo.values()):
-                memo = {value: held for value, held in memo.items() if not held[1]}
-            self._memo[module] = memo
-            self._by_identity[module] = previous._by_identity[module]
+            if module not in stale:
+                self._memo[module] = memo
+                self._by_identity[module] = previous._by_identity[module]
 
     def per_file(self, name: str, facts: FileFacts, compute: Callable[[FileFacts], _T]) -> _T:
         """`compute(facts)`, for a function of one file's facts alone: kept with the facts
@@ -323,27 +321,35 @@ class ProjectModel:
         return previous.__dict__.get(name) if previous is not None else None
 
     def _importers_of(self, modules: set[str]) -> set[str]:
-        """The modules that reach any of `modules` through imports, transitively."""
+        """The modules that can reach any of `modules` by name, transitively: through
+        their imports (under any name a file has), and a package through the modules below
+        it (`helpers.f()` in `pkg/__init__.py` finds `pkg.helpers` without an import)."""
         if not modules:
             return set()
         below: dict[str, set[str]] = {}  # a dotted name -> the modules at or under it
-        for name in self._canonical.values():
+        for name, facts in self.modules.items():
+            canonical = self._canonical[facts.path]
             parts = name.split(".")
             for cut in range(1, len(parts) + 1):
-                below.setdefault(".".join(parts[:cut]), set()).add(name)
+                below.setdefault(".".join(parts[:cut]), set()).add(canonical)
         importers: dict[str, set[str]] = {}
-        for path, module in self._canonical.items():
-            for _, target in self.files[path].imports:
-                dotted = self.absolute(target, module)
-                parts = dotted.split(".")
-                reached = set(below.get(dotted, ()))
-                reached.update(
-                    self._canonical[self.modules[prefix].path]
-                    for cut in range(1, len(parts))
-                    if (prefix := ".".join(parts[:cut])) in self.modules
-                )
-                for other in reached:
-                    importers.setdefault(other, set()).add(module)
+
+        def reaches(module: str, dotted: str) -> None:
+            parts = dotted.split(".")
+            reached = set(below.get(dotted, ()))
+            reached.update(
+                self._canonical[self.modules[prefix].path]
+                for cut in range(1, len(parts))
+                if (prefix := ".".join(parts[:cut])) in self.modules
+            )
+            for other in reached:
+                importers.setdefault(other, set()).add(module)
+
+        for name, facts in self.modules.items():
+            module = self._canonical[facts.path]
+            reaches(module, name)  # its own submodules, under each of its names
+            for _, target in facts.imports:
+                reaches(module, self.absolute(target, name))
         found = set(modules)
         queue = list(modules)
         while queue:
@@ -367,17 +373,16 @@ class ProjectModel:
         if seen is not None and seen[0] is value:
             return seen[1]
         memo = self._memo[module]
-        held = memo.get(value)
-        if held is not None:
-            result, cut = held
-            if cut:
-                self._cuts += 1
-            else:
-                by_identity[id(value)] = (value, result)
+        if value in memo:
+            result = memo[value]
+            by_identity[id(value)] = (value, result)
             return result
         key = (value, module)
         if key in self._active:
-            self._cuts += 1  # a cycle: cut here, so what is being resolved depends on where it started
+            # A cycle: cut here. What was being resolved then depends on where the walk
+            # started, so it is not kept (here, or for a later run): asked again, it is
+            # worked out again, and every run gets the same answer for the same question.
+            self._cuts += 1
             return None
         self._active.add(key)
         cuts = self._cuts
@@ -385,9 +390,8 @@ class ProjectModel:
             result = self._resolve(value, module)
         finally:
             self._active.discard(key)
-        cut = self._cuts != cuts
-        memo[value] = (result, cut)
-        if not cut:
+        if self._cuts == cuts:
+            memo[value] = result
             by_identity[id(value)] = (value, result)
         return result
 
@@ -448,7 +452,7 @@ class ProjectModel:
             value = members[f"var:{name}"]
             return self.resolve(value, module)  # type: ignore[arg-type]
         if f"import:{name}" in members:
-            return self.resolve(Imported(str(members[f"import:{name}"])), module)
+            return self.resolve(members[f"import:{name}"], module)  # type: ignore[arg-type]
         submodule = f"{module}.{name}"
         if submodule in self.modules:
             return ModuleRef(self._canonical[self.modules[submodule].path])
@@ -852,44 +856,59 @@ class ProjectModel:
     def request_path(self) -> dict[FuncRef, tuple[Handler, tuple[ChainStep, ...]]]:
         return self.routing.reached
 
-    def class_spec(
-        self, cls: ClassRef, roles: frozenset[str], seen: frozenset[ClassRef] = frozenset()
-    ) -> ApiSpec | None:
+    def class_spec(self, cls: ClassRef, roles: frozenset[str]) -> ApiSpec | None:
         """The knowledge entry of the first base (transitively) whose role is in `roles`."""
         key = (cls, roles)
-        if key not in self._class_specs:
-            self._class_specs[key] = None  # a cycle in the bases ends here
-            self._class_specs[key] = self._find_class_spec(cls, roles, seen)
-        return self._class_specs[key]
+        if key in self._class_specs:
+            return self._class_specs[key]
+        if key in self._active_classes:
+            self._cuts += 1  # a cycle in the bases ends here (see `resolve`)
+            return None
+        self._active_classes.add(key)
+        cuts = self._cuts
+        try:
+            spec = self._find_class_spec(cls, roles)
+        finally:
+            self._active_classes.discard(key)
+        if self._cuts == cuts:
+            self._class_specs[key] = spec
+        return spec
 
-    def _find_class_spec(
-        self, cls: ClassRef, roles: frozenset[str], seen: frozenset[ClassRef]
-    ) -> ApiSpec | None:
+    def _find_class_spec(self, cls: ClassRef, roles: frozenset[str]) -> ApiSpec | None:
         for base in self.classes[cls].bases:
             ref = self.resolve(base, cls.module)
             if isinstance(ref, ExtName):
                 spec = self.knowledge.calls.get(ref.qualname)
                 if spec is not None and spec.role in roles:
                     return spec
-            elif isinstance(ref, ClassRef) and ref not in seen:
-                spec = self.class_spec(ref, roles, seen | {cls})
+            elif isinstance(ref, ClassRef):
+                spec = self.class_spec(ref, roles)
                 if spec is not None:
                     return spec
         return None
 
-    def class_methods(self, cls: ClassRef, seen: frozenset[ClassRef] = frozenset()) -> dict[str, FuncRef]:
+    def class_methods(self, cls: ClassRef) -> dict[str, FuncRef]:
         """Every method of a project class, inherited ones from project bases included."""
         if cls in self._class_methods:
             return self._class_methods[cls]
-        self._class_methods[cls] = {}  # a cycle in the bases ends here
+        key = (cls, frozenset({"methods"}))
+        if key in self._active_classes:
+            self._cuts += 1  # a cycle in the bases ends here (see `resolve`)
+            return {}
+        self._active_classes.add(key)
+        cuts = self._cuts
         found: dict[str, FuncRef] = {}
-        for base in reversed(self.classes[cls].bases):
-            ref = self.resolve(base, cls.module)
-            if isinstance(ref, ClassRef) and ref not in seen:
-                found.update(self.class_methods(ref, seen | {cls}))
+        try:
+            for base in reversed(self.classes[cls].bases):
+                ref = self.resolve(base, cls.module)
+                if isinstance(ref, ClassRef):
+                    found.update(self.class_methods(ref))
+        finally:
+            self._active_classes.discard(key)
         facts = self.classes[cls]
         found.update({name: FuncRef(cls.module, f"{cls.qualname}.{name}") for name in facts.methods})
-        self._class_methods[cls] = found
+        if self._cuts == cuts:
+            self._class_methods[cls] = found
         return found
 
 
@@ -933,7 +952,9 @@ def _outline(facts: FileFacts) -> tuple[object, ...]:
         facts.module_vars,
         tuple((fn.qualname, fn.returns, tuple(d.callee for d in fn.decorators)) for fn in facts.functions),
         tuple((c.qualname, c.bases, c.attributes, c.methods) for c in facts.classes),
-        tuple((s.callee, s.args, s.kwargs, s.defines) for s in facts.module_calls if s.defines),
+        # Whole sites, line and text included: call edges of other modules hold these
+        # (a `Depends(provider)` in an annotation alias).
+        tuple(s for s in facts.module_calls if s.defines),
     )
 
 

@@ -261,3 +261,162 @@ def test_models_no_run_needs_are_freed_without_the_cycle_collector(tmp_path: Pat
         gc.enable()
         engine._resident = None
         gc.unfreeze()
+
+
+# Edits after which a model that inherits from the last run must find what a fresh run
+# finds: each once broke that (a case per way one module's results depend on another's).
+DEPS = """\
+import psycopg2
+from typing import Annotated
+from fastapi import Depends
+
+def get_conn():
+    return psycopg2.connect("dbname=app")
+
+Conn = Annotated[object, Depends(get_conn)]
+"""
+DEPS_MAIN = """\
+from fastapi import FastAPI
+from deps import Conn
+app = FastAPI()
+
+@app.get("/contacts")
+def list_contacts(conn: Conn):
+    return []
+"""
+CONNECTS = "import psycopg2\nconnect = psycopg2.connect\n"
+DOES_NOT = "def connect(dsn):\n    return 1\n"
+HANDLER_CALLING = """\
+from fastapi import FastAPI
+{imports}
+app = FastAPI()
+
+@app.get("/contacts")
+def list_contacts():
+    conn = {callee}("dbname=app")
+    return []
+"""
+CYCLE = """\
+import psycopg2
+from fastapi import FastAPI
+app = FastAPI()
+
+def f(flag):
+    if flag:
+        return g()
+    return psycopg2.connect
+
+def g():
+    return f(True)
+
+@app.get("/contacts")
+def list_contacts():
+    conn = g()("dbname=app")
+    return []
+"""
+INHERITANCE_CASES = {
+    # a call edge holds the `Depends(...)` line of another module: moving it moves the step
+    "dependency alias moved": ({"main.py": DEPS_MAIN, "deps.py": DEPS}, {"deps.py": "\n\n\n" + DEPS}),
+    # the importer names the module by a longer name than its shortest one
+    "module imported by a longer name": (
+        {
+            "main.py": HANDLER_CALLING.format(imports="from src import repo", callee="repo.connect"),
+            "src/repo.py": CONNECTS,
+        },
+        {"src/repo.py": DOES_NOT},
+    ),
+    "module imported dotted": (
+        {
+            "main.py": HANDLER_CALLING.format(imports="import src.repo", callee="src.repo.connect"),
+            "src/repo.py": CONNECTS,
+        },
+        {"src/repo.py": DOES_NOT},
+    ),
+    # a package reaches its submodule without importing it
+    "submodule of the package": (
+        {
+            "pkg/__init__.py": HANDLER_CALLING.format(imports="", callee="helpers.connect"),
+            "pkg/helpers.py": CONNECTS,
+        },
+        {"pkg/helpers.py": DOES_NOT},
+    ),
+    # a cycle in resolution: the answer must not depend on which module was analysed first
+    "resolution cycle": (
+        {"a.py": "from c import g\n\ndef early():\n    return g()('dbname=x')\n", "c.py": CYCLE},
+        {"c.py": CYCLE.replace("    return []", "    print(1)\n    return []")},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INHERITANCE_CASES)
+def test_inheriting_models_agree_with_fresh_runs_across_modules(tmp_path: Path, case: str) -> None:
+    from scalelint import engine
+    from scalelint.config import load_config
+    from scalelint.report.json import render
+
+    files, edit = INHERITANCE_CASES[case]
+    project = make_project(tmp_path / "p", files)
+
+    def check(root: Path) -> str:
+        result = engine.run([root], load_config(root), cwd=root, use_cache=True)
+        return render(result, False).replace(str(root), "ROOT")
+
+    engine.keep_facts_in_memory(project)
+    try:
+        check(project)
+        for name, text in edit.items():
+            (project / name).write_text(text)
+        served = check(project)
+        assert engine._resident is not None and engine._resident.project is not None
+        assert engine._resident.project.inherits_from is not None  # the case exercises inheritance
+    finally:
+        engine._resident = None
+        gc.unfreeze()
+    fresh = tmp_path / "q"
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".scalelint_cache"))
+    assert served == check(fresh)
+
+
+def test_inherited_resolution_tables_do_not_grow_with_each_run(tmp_path: Path) -> None:
+    from scalelint import engine
+    from scalelint.config import load_config
+
+    # The edited module reads a name another module imported (`consts.NAME`).
+    files = {"app/__init__.py": "", "app/views.py": VIEWS, "app/repo.py": "", "app/consts.py": ""}
+    project = make_project(tmp_path / "p", {**files, "app/consts.py": "from os import sep as NAME\n"})
+    engine.keep_facts_in_memory(project)
+    sizes = []
+    try:
+        for index in range(4):
+            reads = "from app import consts\ndef name():\n    return consts.NAME.upper()\n"
+            (project / "app/repo.py").write_text(REPO_EDITS[1] + reads + f"RUN = {index}\n")
+            engine.run([project], load_config(project), cwd=project, use_cache=True)
+            assert engine._resident is not None and engine._resident.project is not None
+            sizes.append(sum(len(t) for t in engine._resident.project._by_identity.values()))
+    finally:
+        engine._resident = None
+        gc.unfreeze()
+    assert sizes[1] == sizes[2] == sizes[3], sizes
+
+
+def test_a_daemon_stops_on_sigterm_and_declines_other_installations(
+    tmp_path: Path, runtime: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime["XDG_RUNTIME_DIR"])
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    assert _scalelint(["daemon", "start"], project, runtime).returncode == 0
+    root = daemon.find_root(str(project))
+    status = daemon.request(root, {"command": "status"}, timeout=5.0)
+    assert status is not None
+    other = {"command": "run", "argv": ["check", "."], "cwd": str(project), "env": {}, "umask": 0o22}
+    assert daemon.request(root, {**other, "scalelint": "9.9.9 elsewhere"}, None, accept_timeout=5.0) is None
+    os.kill(int(str(status["pid"])), signal.SIGTERM)
+    path = Path(daemon.socket_path(root))
+    for _ in range(100):
+        if not path.exists():
+            break
+        time.sleep(0.05)
+    assert not path.exists()
+    assert daemon.request(root, {"command": "status"}, timeout=1.0) is None
