@@ -524,6 +524,9 @@ def _analyse(
     from scalelint.project import ProjectModel
 
     knowledge = _resident.knowledge(inputs) if _resident is not None else inputs.knowledge
+    # Files in path order, however they were read (parsed, from memory, from the cache):
+    # where the model keeps the first of several answers, every run then keeps the same.
+    facts = {relative: facts[relative] for _, relative in listed if relative in facts}
     project = ProjectModel(facts, knowledge, config.request_path, config.schema)
     if _resident is not None and cache is not None:
         _resident.keep(root, project, facts_ids)

@@ -810,15 +810,22 @@ class ProjectModel:
         if kinds in self._reaches:
             return self._reaches[kinds]
         found: dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]] = {}
+        nothing: set[FuncRef] = set()  # reach no such operation, whatever the way in
         active: set[FuncRef] = set()
+        cuts = 0
         memoized = self.routing.memoized
 
         def visit(function: FuncRef) -> tuple[tuple[ChainStep, ...], Operation] | None:
+            nonlocal cuts
             if function in found:
                 return found[function]
+            if function in nothing:
+                return None
             if function in active:
+                cuts += 1
                 return None  # recursion: the cycle adds nothing new
             active.add(function)
+            cuts_before = cuts
             result: tuple[tuple[ChainStep, ...], Operation] | None = next(
                 (((), op) for op in self.operations.get(function, ()) if op.op in kinds and op.round_trip),
                 None,
@@ -832,6 +839,8 @@ class ProjectModel:
             active.discard(function)
             if result is not None:
                 found[function] = result
+            elif cuts == cuts_before:
+                nothing.add(function)
             return result
 
         for function in self.functions:
