@@ -276,8 +276,12 @@ class ProjectModel:
         self._previous = previous
         self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
         # The previous model is dropped after this run: its tables can be taken as they are.
+        # Values are resolved in a module under whichever of its names the caller used
+        # (`src.deps` for `deps`): a table is kept when the file that name stands for is.
         for module, memo in previous._memo.items():
-            if module not in stale:
+            named = self.modules.get(module)
+            canonical = self._canonical.get(named.path) if named is not None else None
+            if canonical is not None and canonical not in stale:
                 self._memo[module] = memo
                 self._by_identity[module] = previous._by_identity[module]
 
@@ -733,11 +737,26 @@ class ProjectModel:
                         if site.defines == name:
                             yield site, module
 
+    def step_path(self, step: ChainStep) -> str:
+        """The file of a chain step's call: the caller's, or for a `Depends(provider)` in an
+        annotation alias (`conn: Conn`), the module that defines the alias."""
+        fn = self.functions.get(step.caller)
+        if fn is not None and any(site is step.site for site in (*fn.calls, *fn.param_calls)):
+            return self.path_of(step.caller)
+        return self._defining_sites.get(id(step.site), self.path_of(step.caller))
+
+    @cached_property
+    def _defining_sites(self) -> dict[int, str]:
+        sites = ((facts.path, site) for facts in self.files.values() for site in facts.module_calls)
+        return {id(site): path for path, site in sites if site.defines}
+
     def _definition(self, alias: Global | Imported, module: str) -> tuple[str, str] | None:
         if isinstance(alias, Global):
             return (module, alias.name)
         owner, _, name = self.absolute(alias.dotted, module).rpartition(".")
-        return (owner, name) if owner in self.modules else None
+        facts = self.modules.get(owner)
+        # By the module's canonical name, whichever name the import used (`src.deps`).
+        return (self._canonical[facts.path], name) if facts is not None else None
 
     def callees(self, target: Ref | None) -> list[FuncRef]:
         if isinstance(target, FuncRef):

@@ -573,3 +573,16 @@ def test_python_dash_m_smoke(tmp_path: Path) -> None:
     assert not ANSI.search(check.stdout)
     assert check.stdout.startswith("main.py:7:12: SL101 ")
     assert check.stdout.splitlines()[-1] == "1 finding in 1 file (1 file checked)"
+
+
+def test_a_dependency_alias_step_points_at_the_module_that_defines_it(tmp_path: Path, cli) -> None:
+    import json
+    import shutil
+
+    from fixture_projects import FIXTURES
+
+    shutil.copytree(FIXTURES / "connections" / "depends_alias_by_package_path", tmp_path / "p")
+    result = cli("check", "p", "--format", "json")
+    (finding,) = json.loads(result.stdout)["findings"]
+    steps = {(r["path"], r["line"]) for r in finding["related"] if r["message"].startswith("calls")}
+    assert steps == {("p/src/deps.py", 23)}  # where `Conn = Annotated[..., Depends(get_conn)]` is

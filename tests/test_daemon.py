@@ -31,6 +31,10 @@ def runtime() -> Iterator[dict[str, str]]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# Daemons of a test that fails before stopping them go away on their own soon.
+START = ["daemon", "start", "--idle-timeout", "120"]
+
+
 def _scalelint(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scalelint", *args],
@@ -52,7 +56,7 @@ def test_checks_answered_by_the_daemon_equal_checks_run_in_process(
 ) -> None:
     project = make_project(tmp_path / "app", {"main.py": HANDLER, "helpers.py": "def f():\n    return 1\n"})
     in_process = {**runtime, "SCALELINT_NO_DAEMON": "1"}
-    started = _scalelint(["daemon", "start"], project, runtime)
+    started = _scalelint(START, project, runtime)
     assert started.returncode == 0, started.stderr
     try:
         assert "daemon serving" in started.stdout
@@ -111,9 +115,9 @@ def test_a_check_runs_in_process_when_no_daemon_answers(
 
 def test_a_second_daemon_for_the_same_project_is_refused(tmp_path: Path, runtime: dict[str, str]) -> None:
     project = make_project(tmp_path / "app", {"main.py": HANDLER})
-    assert _scalelint(["daemon", "start"], project, runtime).returncode == 0
+    assert _scalelint(START, project, runtime).returncode == 0
     try:
-        again = _scalelint(["daemon", "start"], project, runtime)
+        again = _scalelint(START, project, runtime)
         assert "already serves" in again.stdout
         serve = _scalelint(["daemon", "serve", str(project.resolve())], project, runtime)
         assert serve.returncode == 1 and "already serves" in serve.stderr
@@ -406,7 +410,7 @@ def test_a_daemon_stops_on_sigterm_and_declines_other_installations(
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime["XDG_RUNTIME_DIR"])
     project = make_project(tmp_path / "app", {"main.py": HANDLER})
-    assert _scalelint(["daemon", "start"], project, runtime).returncode == 0
+    assert _scalelint(START, project, runtime).returncode == 0
     root = daemon.find_root(str(project))
     status = daemon.request(root, {"command": "status"}, timeout=5.0)
     assert status is not None

@@ -74,7 +74,7 @@ def request_chain(project: ProjectModel, function: FuncRef) -> tuple[Related, ..
         )
     ]
     for step in chain:
-        steps.append(Related(project.path_of(step.caller), step.site.span.line, f"calls `{step.site.text}`"))
+        steps.append(Related(project.step_path(step), step.site.span.line, f"calls `{step.site.text}`"))
     return tuple(steps)
 
 

@@ -85,7 +85,7 @@ def _rows_in_loops(project: ProjectModel, kinds: frozenset[str]) -> Iterator[Per
 def _related(project: ProjectModel, row: PerRow) -> tuple[Related, ...]:
     related = [Related(project.path_of(row.function), row.loop.line, "the loop")]
     related += [
-        Related(project.path_of(step.caller), step.site.span.line, f"calls `{step.site.text}`")
+        Related(project.step_path(step), step.site.span.line, f"calls `{step.site.text}`")
         for step in row.chain[1:]
     ]
     if row.chain:
