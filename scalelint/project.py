@@ -151,6 +151,7 @@ class ProjectModel:
         self._stale: set[str] = set()
         self._per_file: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._per_module: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
+        self._misses: set[tuple[str, str]] = set()  # (module, name) looked for and not bound
         self._index_modules()
         for facts in self.files.values():
             module = self._canonical.get(facts.path)
@@ -267,11 +268,17 @@ class ProjectModel:
         modules = {self._canonical.get(path) for path in changed}
         if not same_inputs or None in modules:
             return
-        reshaped = {
-            self._canonical[path]
-            for path in changed
-            if _outline(previous.files[path]) != _outline(self.files[path])
-        }
+        reshaped = set()
+        for path in changed:
+            module = self._canonical[path]
+            old, new = previous.files[path], self.files[path]
+            if _outline(old) == _outline(new):
+                continue
+            added = _added_names(old, new)
+            if added is not None and not any((module, name) in previous._misses for name in added):
+                continue  # only new names, and no module looked for any of them
+            reshaped.add(module)
+        self._misses = set(previous._misses)  # what inherited results looked for
         self._per_file = previous._per_file  # checked against each file's facts object
         self._previous = previous
         self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
@@ -284,6 +291,12 @@ class ProjectModel:
             if canonical is not None and canonical not in stale:
                 self._memo[module] = memo
                 self._by_identity[module] = previous._by_identity[module]
+
+    def _missed(self, module: str, name: str) -> None:
+        """A name looked for in a module that does not bind it: a later edit that adds it
+        changes what the looking module's names resolve to."""
+        named = self.modules.get(module)
+        self._misses.add((self._canonical[named.path] if named is not None else module, name))
 
     def per_file(self, name: str, facts: FileFacts, compute: Callable[[FileFacts], _T]) -> _T:
         """`compute(facts)`, for a function of one file's facts alone: kept with the facts
@@ -457,6 +470,7 @@ class ProjectModel:
             return self.resolve(value, module)  # type: ignore[arg-type]
         if f"import:{name}" in members:
             return self.resolve(members[f"import:{name}"], module)  # type: ignore[arg-type]
+        self._missed(module, name)
         submodule = f"{module}.{name}"
         if submodule in self.modules:
             return ModuleRef(self._canonical[self.modules[submodule].path])
@@ -733,9 +747,11 @@ class ProjectModel:
                 found = self._definition(alias, ref.module)
                 if found is not None:
                     module, name = found
-                    for site in self.modules[module].module_calls:
-                        if site.defines == name:
-                            yield site, module
+                    defining = [site for site in self.modules[module].module_calls if site.defines == name]
+                    if not defining:
+                        self._missed(module, name)
+                    for site in defining:
+                        yield site, module
 
     def step_path(self, step: ChainStep) -> str:
         """The file of a chain step's call: the caller's, or for a `Depends(provider)` in an
@@ -975,15 +991,34 @@ CLASS_NAME = re.compile(r"(^|_)(model|cls|class|klass)$", re.I)
 def _outline(facts: FileFacts) -> tuple[object, ...]:
     """What resolving a name in another module can read of this file; no line numbers,
     so an edit that only moves code leaves the outline as it was."""
+    return tuple(tuple(part) for part in _outline_parts(facts))
+
+
+def _outline_parts(facts: FileFacts) -> tuple[list[tuple[str, object]], ...]:
+    """The outline as (name, element) pairs: imports, module variables, functions, classes,
+    and module-level sites that define a name (whole, line and text included: call edges
+    of other modules hold these, e.g. the `Depends(provider)` of an annotation alias)."""
     return (
-        facts.imports,
-        facts.module_vars,
-        tuple((fn.qualname, fn.returns, tuple(d.callee for d in fn.decorators)) for fn in facts.functions),
-        tuple((c.qualname, c.bases, c.attributes, c.methods) for c in facts.classes),
-        # Whole sites, line and text included: call edges of other modules hold these
-        # (a `Depends(provider)` in an annotation alias).
-        tuple(s for s in facts.module_calls if s.defines),
+        [(local, (local, target)) for local, target in facts.imports],
+        [(name, (name, value)) for name, value in facts.module_vars],
+        [(fn.qualname, (fn.returns, tuple(d.callee for d in fn.decorators))) for fn in facts.functions],
+        [(c.qualname, (c.bases, c.attributes, c.methods)) for c in facts.classes],
+        [(s.defines, s) for s in facts.module_calls if s.defines],
     )
+
+
+def _added_names(old: FileFacts, new: FileFacts) -> set[str] | None:
+    """The names an edit added to a module's outline, when adding them is all it did to
+    it (every old element still there, no old name bound anew); otherwise None."""
+    old_parts, new_parts = _outline_parts(old), _outline_parts(new)
+    old_names = {name for part in old_parts for name, _ in part}
+    added: set[str] = set()
+    for old_part, new_part in zip(old_parts, new_parts, strict=True):
+        before = set(old_part)
+        if not before <= set(new_part):
+            return None
+        added.update(name for name, element in new_part if (name, element) not in before)
+    return None if added & old_names else added
 
 
 def _names_a_class(value: Value, ref: Ref | None) -> bool:

@@ -344,6 +344,23 @@ INHERITANCE_CASES = {
         },
         {"pkg/helpers.py": DOES_NOT},
     ),
+    # a name added to a module that another module looked for (and did not find) before
+    "added name someone looked for": (
+        {
+            "main.py": HANDLER_CALLING.format(imports="from repo import connect", callee="connect"),
+            "repo.py": "import psycopg2\n",
+        },
+        {"repo.py": "import psycopg2\nconnect = psycopg2.connect\n"},
+    ),
+    # a name added to a package beside the submodule another module reaches
+    "added name beside a submodule": (
+        {
+            "main.py": HANDLER_CALLING.format(imports="import pkg", callee="pkg.helpers.connect"),
+            "pkg/__init__.py": "",
+            "pkg/helpers.py": CONNECTS,
+        },
+        {"pkg/__init__.py": "from types import SimpleNamespace\nhelpers = SimpleNamespace()\n"},
+    ),
     # a cycle in resolution: the answer must not depend on which module was analysed first
     "resolution cycle": (
         {"a.py": "from c import g\n\ndef early():\n    return g()('dbname=x')\n", "c.py": CYCLE},
@@ -424,3 +441,22 @@ def test_a_daemon_stops_on_sigterm_and_declines_other_installations(
         time.sleep(0.05)
     assert not path.exists()
     assert daemon.request(root, {"command": "status"}, timeout=1.0) is None
+
+
+def test_a_name_nobody_looked_for_leaves_the_importers_inherited(tmp_path: Path) -> None:
+    from scalelint import engine
+    from scalelint.config import load_config
+
+    files = {"main.py": HANDLER_CALLING.format(imports="from repo import connect", callee="connect")}
+    project = make_project(tmp_path / "p", {**files, "repo.py": CONNECTS})
+    engine.keep_facts_in_memory(project)
+    try:
+        engine.run([project], load_config(project), cwd=project, use_cache=True)
+        (project / "repo.py").write_text(CONNECTS + "\nPAGE_SIZE = 50\ndef unused():\n    return 1\n")
+        result = engine.run([project], load_config(project), cwd=project, use_cache=True)
+        assert engine._resident is not None and engine._resident.project is not None
+        assert engine._resident.project._stale == {"repo"}  # main.py's work is taken over
+        assert [f.rule for f in result.findings] == ["SL101"]
+    finally:
+        engine._resident = None
+        gc.unfreeze()
