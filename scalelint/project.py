@@ -841,47 +841,47 @@ class ProjectModel:
 
     def reaches(self, kinds: frozenset[str]) -> dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]:
         """For each function that may perform an operation of these kinds (itself or through
-        the functions it calls), the shortest-first chain of calls to one such operation."""
+        the functions it calls), the shortest chain of calls to one such operation.
+
+        A breadth-first walk back from the functions that perform one, over the call graph
+        reversed: each function is reached once, however recursive the code. Among equally
+        short chains, a function's first call (in its own order) is taken; functions whose
+        result is memoized are not entered.
+        """
         if kinds in self._reaches:
             return self._reaches[kinds]
-        found: dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]] = {}
-        nothing: set[FuncRef] = set()  # reach no such operation, whatever the way in
-        active: set[FuncRef] = set()
-        cuts = 0
         memoized = self.routing.memoized
-
-        def visit(function: FuncRef) -> tuple[tuple[ChainStep, ...], Operation] | None:
-            nonlocal cuts
-            if function in found:
-                return found[function]
-            if function in nothing:
-                return None
-            if function in active:
-                cuts += 1
-                return None  # recursion: the cycle adds nothing new
-            active.add(function)
-            cuts_before = cuts
-            result: tuple[tuple[ChainStep, ...], Operation] | None = next(
-                (((), op) for op in self.operations.get(function, ()) if op.op in kinds and op.round_trip),
-                None,
-            )
-            if result is None:
-                for site, target in self.call_edges.get(function, ()):
-                    below = None if target in memoized else visit(target)
-                    if below is not None:
-                        result = ((ChainStep(function, site), *below[0]), below[1])
-                        break
-            active.discard(function)
-            if result is not None:
-                found[function] = result
-            elif cuts == cuts_before:
-                nothing.add(function)
-            return result
-
-        for function in self.functions:
-            visit(function)
+        found: dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]] = {}
+        for function, ops in self.operations.items():
+            op = next((op for op in ops if op.op in kinds and op.round_trip), None)
+            if op is not None:
+                found[function] = ((), op)
+        frontier = sorted(found, key=self._function_order.__getitem__)
+        while frontier:
+            callers = {
+                caller
+                for target in frontier
+                if target not in memoized
+                for caller in self.callers.get(target, ())
+                if caller not in found
+            }
+            frontier = sorted(callers, key=self._function_order.__getitem__)
+            reached_now = set(frontier)
+            for caller in frontier:
+                # The first call, in the caller's order, to a function one step nearer.
+                site, target = next(
+                    (site, target)
+                    for site, target in self.call_edges[caller]
+                    if target in found and target not in reached_now and target not in memoized
+                )
+                below = found[target]
+                found[caller] = ((ChainStep(caller, site), *below[0]), below[1])
         self._reaches[kinds] = found
         return found
+
+    @cached_property
+    def _function_order(self) -> dict[FuncRef, int]:
+        return {function: index for index, function in enumerate(self.functions)}
 
     # ---- the request path (computed in request_path.py) ----------------------------
 
