@@ -98,6 +98,7 @@ Ref = ExtName | ModuleRef | FuncRef | ClassRef | ObjRef | KindRef | MethodRef
 
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
 
 # ---- what phase 2 derives ------------------------------------------------------
 
@@ -138,7 +139,7 @@ class ProjectModel:
     # its whole tree; the entry holds the value so its id cannot be reused.
     _by_identity: dict[str, dict[int, tuple[Value, Ref | None]]] = field(default_factory=dict)
     _active: set[tuple[Value, str]] = field(default_factory=set)
-    _active_classes: set[tuple[ClassRef, frozenset[str]]] = field(default_factory=set)
+    _active_keys: set[tuple[int, object]] = field(default_factory=set)  # see `_once`
     _cuts: int = 0  # cycles met so far (a resolution that adds to it met one)
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
@@ -655,33 +656,37 @@ class ProjectModel:
     @cached_property
     def operations(self) -> dict[FuncRef, tuple[Operation, ...]]:
         """Every classified call site, by the function it is in."""
-        kept = self._inherited("operations")
-        result: dict[FuncRef, tuple[Operation, ...]] = {}
-        for ref, fn in self.functions.items():
-            if kept is not None and ref.module not in self._stale:
-                if ref in kept:
-                    result[ref] = kept[ref]
-                continue
-            ops = [op for site in fn.calls if (op := self.classify(site, ref)) is not None]
-            if ops:
-                result[ref] = tuple(ops)
-        return result
+
+        def classified(ref: FuncRef, fn: FunctionFacts) -> tuple[Operation, ...]:
+            return tuple(op for site in fn.calls if (op := self.classify(site, ref)) is not None)
+
+        return self._by_function("operations", classified)
 
     @cached_property
     def known_calls(self) -> dict[FuncRef, tuple[tuple[CallSite, ApiSpec], ...]]:
         """For each function, its call sites the knowledge has an entry for (`spec_of`): what
         passes over every call looking for one role (routes, mounts) walk instead."""
-        kept = self._inherited("known_calls")
-        result: dict[FuncRef, tuple[tuple[CallSite, ApiSpec], ...]] = {}
-        for ref, fn in self.functions.items():
-            if kept is not None and ref.module not in self._stale:
-                if ref in kept:
-                    result[ref] = kept[ref]
-                continue
+
+        def known(ref: FuncRef, fn: FunctionFacts) -> tuple[tuple[CallSite, ApiSpec], ...]:
             module = ref.module
-            found = tuple(
+            return tuple(
                 (site, spec) for site in fn.calls if (spec := self.spec_of(site.callee, module)) is not None
             )
+
+        return self._by_function("known_calls", known)
+
+    def _by_function(
+        self, name: str, compute: Callable[[FuncRef, FunctionFacts], tuple[_T, ...]]
+    ) -> dict[FuncRef, tuple[_T, ...]]:
+        """`compute` for every function that gives something, in function order; a model that
+        inherits takes the previous model's table `name` for functions of unchanged modules."""
+        kept = self._inherited(name)
+        result: dict[FuncRef, tuple[_T, ...]] = {}
+        for ref, fn in self.functions.items():
+            if kept is not None and ref.module not in self._stale:
+                found = kept.get(ref, ())
+            else:
+                found = compute(ref, fn)
             if found:
                 result[ref] = found
         return result
@@ -698,12 +703,8 @@ class ProjectModel:
         framework calls on it (a DRF serializer's `get_*`); a FastAPI `Depends(provider)`
         in a parameter runs the provider on every call.
         """
-        kept = self._inherited("call_edges")
-        edges: dict[FuncRef, tuple[tuple[CallSite, FuncRef], ...]] = {}
-        for ref, fn in self.functions.items():
-            if kept is not None and ref.module not in self._stale:
-                edges[ref] = kept[ref]
-                continue
+
+        def runs(ref: FuncRef, fn: FunctionFacts) -> tuple[tuple[CallSite, FuncRef], ...]:
             found: list[tuple[CallSite, FuncRef]] = []
             for site in fn.calls:
                 found.extend((site, target) for target in self.callees(self.resolve(site.callee, ref.module)))
@@ -712,8 +713,9 @@ class ProjectModel:
                 if spec is not None and spec.role == "dependency" and site.args:
                     provider = self.resolve(site.args[0], module)
                     found.extend((site, target) for target in self.callees(provider))
-            edges[ref] = tuple(found)
-        return edges
+            return tuple(found)
+
+        return self._by_function("call_edges", runs)
 
     @cached_property
     def callers(self) -> dict[FuncRef, frozenset[FuncRef]]:
@@ -902,21 +904,7 @@ class ProjectModel:
 
     def class_spec(self, cls: ClassRef, roles: frozenset[str]) -> ApiSpec | None:
         """The knowledge entry of the first base (transitively) whose role is in `roles`."""
-        key = (cls, roles)
-        if key in self._class_specs:
-            return self._class_specs[key]
-        if key in self._active_classes:
-            self._cuts += 1  # a cycle in the bases ends here (see `resolve`)
-            return None
-        self._active_classes.add(key)
-        cuts = self._cuts
-        try:
-            spec = self._find_class_spec(cls, roles)
-        finally:
-            self._active_classes.discard(key)
-        if self._cuts == cuts:
-            self._class_specs[key] = spec
-        return spec
+        return self._once(self._class_specs, (cls, roles), lambda: self._find_class_spec(cls, roles), None)
 
     def _find_class_spec(self, cls: ClassRef, roles: frozenset[str]) -> ApiSpec | None:
         for base in self.classes[cls].bases:
@@ -933,27 +921,36 @@ class ProjectModel:
 
     def class_methods(self, cls: ClassRef) -> dict[str, FuncRef]:
         """Every method of a project class, inherited ones from project bases included."""
-        if cls in self._class_methods:
-            return self._class_methods[cls]
-        key = (cls, frozenset({"methods"}))
-        if key in self._active_classes:
-            self._cuts += 1  # a cycle in the bases ends here (see `resolve`)
-            return {}
-        self._active_classes.add(key)
-        cuts = self._cuts
+        return self._once(self._class_methods, cls, lambda: self._find_class_methods(cls), {})
+
+    def _find_class_methods(self, cls: ClassRef) -> dict[str, FuncRef]:
         found: dict[str, FuncRef] = {}
-        try:
-            for base in reversed(self.classes[cls].bases):
-                ref = self.resolve(base, cls.module)
-                if isinstance(ref, ClassRef):
-                    found.update(self.class_methods(ref))
-        finally:
-            self._active_classes.discard(key)
+        for base in reversed(self.classes[cls].bases):
+            ref = self.resolve(base, cls.module)
+            if isinstance(ref, ClassRef):
+                found.update(self.class_methods(ref))
         facts = self.classes[cls]
         found.update({name: FuncRef(cls.module, f"{cls.qualname}.{name}") for name in facts.methods})
-        if self._cuts == cuts:
-            self._class_methods[cls] = found
         return found
+
+    def _once(self, table: dict[_K, _T], key: _K, compute: Callable[[], _T], on_cycle: _T) -> _T:
+        """`compute()` for `key`, kept in `table` unless it met a cycle (as in `resolve`): a
+        class whose bases lead back to it gets `on_cycle` there, and the answer is not kept."""
+        if key in table:
+            return table[key]
+        active = (id(table), key)
+        if active in self._active_keys:
+            self._cuts += 1
+            return on_cycle
+        self._active_keys.add(active)
+        cuts = self._cuts
+        try:
+            value = compute()
+        finally:
+            self._active_keys.discard(active)
+        if self._cuts == cuts:
+            table[key] = value
+        return value
 
 
 POOLER_PORTS = {"6432", "6543"}  # PgBouncer's default port, Supabase's transaction pooler
