@@ -9,13 +9,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sample_projects import HANDLER, make_project
 from scalelint import daemon
+
+if TYPE_CHECKING:
+    from scalelint.engine import RunResult
+    from scalelint.project import ProjectModel
 
 pytestmark = pytest.mark.skipif(not daemon.available(), reason="the daemon needs Unix sockets")
 
@@ -44,6 +49,51 @@ def _scalelint(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Co
         text=True,
         timeout=120,
     )
+
+
+@pytest.fixture
+def resident() -> Iterator[Callable[[Path], None]]:
+    """Runs in this process keep facts and models as the daemon does (`engine.Resident`),
+    for the project given; undone after the test."""
+    from scalelint import engine
+
+    yield engine.keep_facts_in_memory
+    engine._resident = None
+    gc.unfreeze()
+
+
+def _run(root: Path) -> RunResult:
+    from scalelint.config import load_config
+    from scalelint.engine import run
+
+    return run([root], load_config(root), cwd=root, use_cache=True)
+
+
+def _report(root: Path) -> str:
+    """The JSON report of a run, the root's path written as ROOT."""
+    from scalelint.report.json import render
+
+    return render(_run(root), False).replace(str(root), "ROOT")
+
+
+def _kept_model() -> ProjectModel:
+    from scalelint import engine
+
+    assert engine._resident is not None and engine._resident.project is not None
+    return engine._resident.project
+
+
+def _fresh_report(project: Path, where: Path) -> str:
+    """The report of a copy of `project` at `where`, without its cache or any kept model."""
+    from scalelint import engine
+
+    shutil.rmtree(where, ignore_errors=True)
+    shutil.copytree(project, where, ignore=shutil.ignore_patterns(".scalelint_cache"))
+    kept, engine._resident = engine._resident, None
+    try:
+        return _report(where)
+    finally:
+        engine._resident = kept
 
 
 def _runs(project: Path, env: dict[str, str]) -> int:
@@ -171,45 +221,28 @@ REPO_EDITS = [
 ]
 
 
-def test_a_model_inheriting_from_the_last_run_finds_what_a_fresh_run_finds(tmp_path: Path) -> None:
-    from scalelint import engine
-    from scalelint.config import load_config
-    from scalelint.report.json import render
-
+def test_a_model_inheriting_from_the_last_run_finds_what_a_fresh_run_finds(
+    tmp_path: Path, resident: Callable[[Path], None]
+) -> None:
     project = make_project(
         tmp_path / "p",
         {"app/__init__.py": "", "app/views.py": VIEWS, "app/repo.py": REPO_EDITS[1], "other.py": "x = 1\n"},
     )
-    fresh_dir = make_project(tmp_path / "q", {})
-
-    def check(root: Path) -> str:
-        result = engine.run([root], load_config(root), cwd=root, use_cache=True)
-        return render(result, False)
-
-    engine.keep_facts_in_memory(project)
-    try:
-        check(project)
-        inherited_any = False
-        reports = []
-        for edit in [*REPO_EDITS, REPO_EDITS[1], "x = 2\n"]:
-            target = "other.py" if edit == "x = 2\n" else "app/repo.py"
-            (project / target).write_text(edit)
-            served = check(project)
-            reports.append(served)
-            resident = engine._resident
-            assert resident is not None and resident.project is not None
-            model = resident.project
-            inherited_any |= model._previous is not None and "app.views" not in model._stale
-            shutil.rmtree(fresh_dir)
-            shutil.copytree(project, fresh_dir, ignore=shutil.ignore_patterns(".scalelint_cache"))
-            fresh = check(fresh_dir).replace(str(fresh_dir), "ROOT")
-            assert served.replace(str(project), "ROOT") == fresh, edit
-        assert inherited_any  # the view module's work was taken over at least once
-        # The body edits flip the view's N+1 finding: the helper's new query is seen.
-        assert '"SL601"' not in reports[0] and '"SL601"' in reports[1]
-    finally:
-        engine._resident = None
-        gc.unfreeze()
+    resident(project)
+    _run(project)
+    inherited_any = False
+    reports = []
+    for edit in [*REPO_EDITS, REPO_EDITS[1], "x = 2\n"]:
+        target = "other.py" if edit == "x = 2\n" else "app/repo.py"
+        (project / target).write_text(edit)
+        served = _report(project)
+        reports.append(served)
+        model = _kept_model()
+        inherited_any |= model._previous is not None and "app.views" not in model._stale
+        assert served == _fresh_report(project, tmp_path / "q"), edit
+    assert inherited_any  # the view module's work was taken over at least once
+    # The body edits flip the view's N+1 finding: the helper's new query is seen.
+    assert '"SL601"' not in reports[0] and '"SL601"' in reports[1]
 
 
 def test_without_unix_sockets_the_daemon_says_so_and_checks_run_in_process(
@@ -243,28 +276,24 @@ def test_a_socket_folder_others_can_enter_is_never_used(
     assert daemon.private(str(folder))
 
 
-def test_models_no_run_needs_are_freed_without_the_cycle_collector(tmp_path: Path) -> None:
+def test_models_no_run_needs_are_freed_without_the_cycle_collector(
+    tmp_path: Path, resident: Callable[[Path], None]
+) -> None:
     import weakref
 
-    from scalelint import engine
-    from scalelint.config import load_config
-
     project = make_project(tmp_path / "p", {"app/__init__.py": "", "app/views.py": VIEWS, "app/repo.py": ""})
-    engine.keep_facts_in_memory(project)
+    resident(project)
     gc.disable()
     try:
-        engine.run([project], load_config(project), cwd=project, use_cache=True)
-        assert engine._resident is not None
-        first = weakref.ref(engine._resident.project)
+        _run(project)
+        first = weakref.ref(_kept_model())
         for edit in REPO_EDITS[:3]:
             (project / "app/repo.py").write_text(edit)
-            engine.run([project], load_config(project), cwd=project, use_cache=True)
+            _run(project)
         assert first() is None  # taken apart and freed by reference counting alone
-        assert engine._resident.project is not None and engine._resident.project.files
+        assert _kept_model().files
     finally:
         gc.enable()
-        engine._resident = None
-        gc.unfreeze()
 
 
 # Edits after which a model that inherits from the last run must find what a fresh run
@@ -370,53 +399,33 @@ INHERITANCE_CASES = {
 
 
 @pytest.mark.parametrize("case", INHERITANCE_CASES)
-def test_inheriting_models_agree_with_fresh_runs_across_modules(tmp_path: Path, case: str) -> None:
-    from scalelint import engine
-    from scalelint.config import load_config
-    from scalelint.report.json import render
-
+def test_inheriting_models_agree_with_fresh_runs_across_modules(
+    tmp_path: Path, case: str, resident: Callable[[Path], None]
+) -> None:
     files, edit = INHERITANCE_CASES[case]
     project = make_project(tmp_path / "p", files)
-
-    def check(root: Path) -> str:
-        result = engine.run([root], load_config(root), cwd=root, use_cache=True)
-        return render(result, False).replace(str(root), "ROOT")
-
-    engine.keep_facts_in_memory(project)
-    try:
-        check(project)
-        for name, text in edit.items():
-            (project / name).write_text(text)
-        served = check(project)
-        assert engine._resident is not None and engine._resident.project is not None
-        assert engine._resident.project.inherits_from is not None  # the case exercises inheritance
-    finally:
-        engine._resident = None
-        gc.unfreeze()
-    fresh = tmp_path / "q"
-    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".scalelint_cache"))
-    assert served == check(fresh)
+    resident(project)
+    _run(project)
+    for name, text in edit.items():
+        (project / name).write_text(text)
+    served = _report(project)
+    assert _kept_model().inherits_from is not None  # the case exercises inheritance
+    assert served == _fresh_report(project, tmp_path / "q")
 
 
-def test_inherited_resolution_tables_do_not_grow_with_each_run(tmp_path: Path) -> None:
-    from scalelint import engine
-    from scalelint.config import load_config
-
+def test_inherited_resolution_tables_do_not_grow_with_each_run(
+    tmp_path: Path, resident: Callable[[Path], None]
+) -> None:
     # The edited module reads a name another module imported (`consts.NAME`).
     files = {"app/__init__.py": "", "app/views.py": VIEWS, "app/repo.py": "", "app/consts.py": ""}
     project = make_project(tmp_path / "p", {**files, "app/consts.py": "from os import sep as NAME\n"})
-    engine.keep_facts_in_memory(project)
+    resident(project)
     sizes = []
-    try:
-        for index in range(4):
-            reads = "from app import consts\ndef name():\n    return consts.NAME.upper()\n"
-            (project / "app/repo.py").write_text(REPO_EDITS[1] + reads + f"RUN = {index}\n")
-            engine.run([project], load_config(project), cwd=project, use_cache=True)
-            assert engine._resident is not None and engine._resident.project is not None
-            sizes.append(sum(len(t) for t in engine._resident.project._by_identity.values()))
-    finally:
-        engine._resident = None
-        gc.unfreeze()
+    for index in range(4):
+        reads = "from app import consts\ndef name():\n    return consts.NAME.upper()\n"
+        (project / "app/repo.py").write_text(REPO_EDITS[1] + reads + f"RUN = {index}\n")
+        _run(project)
+        sizes.append(sum(len(t) for t in _kept_model()._by_identity.values()))
     assert sizes[1] == sizes[2] == sizes[3], sizes
 
 
@@ -443,20 +452,14 @@ def test_a_daemon_stops_on_sigterm_and_declines_other_installations(
     assert daemon.request(root, {"command": "status"}, timeout=1.0) is None
 
 
-def test_a_name_nobody_looked_for_leaves_the_importers_inherited(tmp_path: Path) -> None:
-    from scalelint import engine
-    from scalelint.config import load_config
-
+def test_a_name_nobody_looked_for_leaves_the_importers_inherited(
+    tmp_path: Path, resident: Callable[[Path], None]
+) -> None:
     files = {"main.py": HANDLER_CALLING.format(imports="from repo import connect", callee="connect")}
     project = make_project(tmp_path / "p", {**files, "repo.py": CONNECTS})
-    engine.keep_facts_in_memory(project)
-    try:
-        engine.run([project], load_config(project), cwd=project, use_cache=True)
-        (project / "repo.py").write_text(CONNECTS + "\nPAGE_SIZE = 50\ndef unused():\n    return 1\n")
-        result = engine.run([project], load_config(project), cwd=project, use_cache=True)
-        assert engine._resident is not None and engine._resident.project is not None
-        assert engine._resident.project._stale == {"repo"}  # main.py's work is taken over
-        assert [f.rule for f in result.findings] == ["SL101"]
-    finally:
-        engine._resident = None
-        gc.unfreeze()
+    resident(project)
+    _run(project)
+    (project / "repo.py").write_text(CONNECTS + "\nPAGE_SIZE = 50\ndef unused():\n    return 1\n")
+    result = _run(project)
+    assert _kept_model()._stale == {"repo"}  # main.py's work is taken over
+    assert [f.rule for f in result.findings] == ["SL101"]
