@@ -3,11 +3,14 @@ runs (see daemon.py), before the command line and the analysis are even imported
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["check"]:
+    checking = sys.argv[1:2] == ["check"]
+    if checking:
         from scalelint.daemon import forward
 
         code = forward(sys.argv[1:])
@@ -15,7 +18,33 @@ def main() -> None:
             sys.exit(code)
     from scalelint.cli import main as command_line
 
-    command_line(prog_name="scalelint")
+    try:
+        command_line(prog_name="scalelint")
+    except SystemExit as stop:
+        if not checking:
+            raise
+        _leave(stop.code)
+
+
+def _leave(code: object) -> None:
+    """End a check without tearing the interpreter down.
+
+    A check's memory is the facts of every file and the model built on them; freeing
+    them object by object at exit took 0.1-0.2 s on a mid-size project, which the
+    operating system does at once. Output is flushed first; nothing else of a check
+    waits for exit (the cache is closed, worker processes are joined).
+    """
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`scalelint check | head`)
+            stream.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
