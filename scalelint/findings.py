@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum
+
+from scalelint.record import record
 
 
 class Severity(IntEnum):
@@ -22,7 +24,7 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Span:
     """A source range; lines and columns are 1-based, end column exclusive."""
 
@@ -32,7 +34,7 @@ class Span:
     end_column: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Related:
     """A secondary location that explains a finding (a chain step, the query)."""
 
@@ -41,7 +43,7 @@ class Related:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Edit:
     """A safe fix: replace characters `start:end` of a file's text (root-relative path),
     or, when `line` is set, insert at that line and column (1-based). `before` / `after`
@@ -57,7 +59,7 @@ class Edit:
     after: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One reported problem. `path` is relative to the project root, POSIX style."""
 

@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from scalelint.facts.model import CallSite, Value
+from scalelint.record import record
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -152,7 +153,7 @@ class KnowledgeError(Exception):
     """A knowledge file that cannot be used; the message names the file and key."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ApiSpec:
     """What one call or method does. `returns = "self"` keeps the receiver's kind."""
 

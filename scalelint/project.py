@@ -39,6 +39,7 @@ from scalelint.facts.model import (
 )
 from scalelint.findings import Span
 from scalelint.knowledge import ApiSpec, Knowledge
+from scalelint.record import record
 from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPathSettings
 
 if TYPE_CHECKING:
@@ -55,39 +56,39 @@ STATEMENT_KINDS = {"sql.select": "db.query", "sql.write": "db.write"}
 # ---- what a value resolves to ------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExtName:
     """A name outside the project (a library or builtin), fully qualified."""
 
     qualname: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModuleRef:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClassRef:
     module: str
     qualname: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ObjRef:
     """An instance of a project class."""
 
     cls: ClassRef
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KindRef:
     """An object of a kind the API knowledge describes (`psycopg2.connection`)."""
 
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MethodRef:
     kind: str
     name: str
@@ -103,7 +104,7 @@ _K = TypeVar("_K")
 # ---- what phase 2 derives ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Operation:
     """A call site classified by the knowledge: `db.query`, `db.connect`, ..."""
 
@@ -1036,7 +1037,7 @@ def _names_a_class(value: Value, ref: Ref | None) -> bool:
     return name[:1].isupper() or bool(CLASS_NAME.search(name))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Link:
     """One step of a method chain: `.filter(pk=...)`, `[:20]`."""
 

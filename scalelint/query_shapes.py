@@ -14,7 +14,6 @@ lookups from the chain's calls: Django keywords, SQLAlchemy comparisons
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from scalelint.facts.model import (
     Attr,
@@ -30,6 +29,7 @@ from scalelint.facts.model import (
 )
 from scalelint.findings import Span
 from scalelint.project import ClassRef, MethodRef, Operation, ProjectModel
+from scalelint.record import record
 from scalelint.request_path_types import FuncRef
 from scalelint.schema import Schema, Table, Where
 
@@ -65,7 +65,7 @@ ORDER_METHODS = {"order_by", "order"}
 QUERY_OPS = {"db.query", "db.write", "db.execute"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Lookup:
     """A column a query finds rows by: `orders.status = ...`, `lower(email) = ...`."""
 
@@ -79,7 +79,7 @@ class Lookup:
         return f"{self.function}({self.column})" if self.function else self.column
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Query:
     """A request-path query and its lookups on known tables."""
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from fnmatch import fnmatch
 from functools import cached_property
 
 from scalelint.facts.model import Attr, CallResult, CallSite, Const, Global, Imported, Value
 from scalelint.knowledge import ApiSpec
 from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel
+from scalelint.record import record
 from scalelint.request_path_types import ChainStep, FuncRef, Handler, RequestPathSettings
 
 # `tests.py` is where Django's app template puts an app's tests.
@@ -31,7 +31,7 @@ MIGRATION_FILE = re.compile(r"(^|/)(\w*migrations|alembic/versions)/")
 LAMBDA_PARAMS = ("event", "context")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Decorated:
     function: FuncRef
     spec: ApiSpec

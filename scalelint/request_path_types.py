@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from scalelint.facts.model import CallSite
+from scalelint.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FuncRef:
     """A project function (or a module body, qualname `<module>`)."""
 
@@ -15,7 +14,7 @@ class FuncRef:
     qualname: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Handler:
     """A function that runs once per request."""
 
@@ -31,7 +30,7 @@ class Handler:
         return f"{self.framework} view `{self.function.qualname}`"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChainStep:
     """One call on the way from a handler to a function."""
 
@@ -39,7 +38,7 @@ class ChainStep:
     site: CallSite
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestPathSettings:
     """`[tool.scalelint.request-path]`: what the project adds to the built-in knowledge.
 

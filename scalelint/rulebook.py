@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from scalelint.findings import Severity
+from scalelint.record import record
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,7 +37,7 @@ FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n?(.*)\Z", re.S)
 SECTION = re.compile(r"^## (.+)$", re.M)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleMeta:
     """A rule's identity and documentation, read from its page."""
 
@@ -70,7 +70,7 @@ class RuleMeta:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChecklistItem:
     """One line of the seed's Scale Checklist and the rules that check it."""
 

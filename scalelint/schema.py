@@ -36,6 +36,7 @@ from scalelint.facts.model import (
 )
 from scalelint.findings import Span
 from scalelint.project import MODULE_BODY, ClassRef, ExtName, ProjectModel, name_of
+from scalelint.record import record
 from scalelint.request_path import TEST_FILE
 from scalelint.request_path_types import FuncRef
 
@@ -59,7 +60,7 @@ ORDERED_METHODS = {"btree", ""}
 TRIGRAM_OPCLASSES = {"gin_trgm_ops", "gist_trgm_ops"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Where:
     """A place in the project: the file and line a schema object was declared on."""
 
@@ -67,7 +68,7 @@ class Where:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Index:
     definition: IndexDef
     where: Where
@@ -78,21 +79,21 @@ class Index:
         return self.definition.parts
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ForeignKey:
     columns: tuple[str, ...]
     references: str
     where: Where
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Policy:
     definition: PolicyDef
     where: Where
     offset: int | None = None  # where its statement starts in a .sql file, for fixes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Function:
     name: str
     volatility: str
@@ -100,7 +101,7 @@ class Function:
     where: Where
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Relation:
     """A model attribute that loads other rows: `order.customer` (one), `order.tags`,
     `customer.order_set` (many)."""
@@ -193,7 +194,7 @@ def is_schema_source(path: str, globs: tuple[str, ...]) -> bool:
     return any(fnmatch(path, g) for g in globs) or not TEST_FILE.search(path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Applied:
     """A schema change a migration makes, to be replayed."""
 
@@ -202,7 +203,7 @@ class _Applied:
     origin: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _DjangoModel:
     """A Django migration's `CreateModel` (no index) or `AddIndex` of an app's model."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
 from scalelint.config import Config
@@ -31,6 +31,7 @@ from scalelint.findings import Finding, Related, Span
 from scalelint.knowledge import ApiSpec
 from scalelint.project import ExtName, Link, Operation, ProjectModel, method_chain, name_of
 from scalelint.query_shapes import slices_of
+from scalelint.record import record
 from scalelint.request_path_types import FuncRef
 
 UNBOUNDED_MEMOIZERS = {"functools.cache"}  # `lru_cache` only with maxsize=None
@@ -239,7 +240,7 @@ def data_name(name: str) -> str:
 MAX_BUILDER_DEPTH = 4  # a key built by a function that calls another builder, and so on
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyFamily:
     """The keys a cache call addresses: their static head (`user:` of f"user:{uid}"), the
     project function that builds them when its template cannot be read, or the function
@@ -420,7 +421,7 @@ def _around(project: ProjectModel, function: FuncRef) -> set[FuncRef]:
     return {reached for start in starts for reached in project.reachable_from(start)}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CachedRead:
     """A cache entry filled from the database: its key family, the data it holds, and
     where it is filled (the cache write, or the caching decorator)."""
@@ -702,7 +703,7 @@ MAX_KEY_DEPTH = 12  # a value nested deeper is not a cache key or a query argume
 Path = tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyScope:
     """What the values of one function mean: its calls (to see a call's arguments) and
     its parameters (the roots a key or a query can vary with)."""
@@ -837,7 +838,7 @@ def _query_slices(value: Value | None) -> Iterator[Value | None]:
             yield piece.upper
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QueryInput:
     """A value a query in the function takes, and the call that passes it."""
 

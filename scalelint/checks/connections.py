@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
@@ -12,6 +11,7 @@ from scalelint.facts.model import CallSite, Const, DictLiteral, Setting
 from scalelint.findings import Finding, Related, Severity, Span
 from scalelint.knowledge import ApiSpec
 from scalelint.project import Operation, ProjectModel, has_pooler_marker
+from scalelint.record import record
 
 HANDSHAKE = (
     "each pays a TCP+TLS+auth handshake and holds a database connection slot, so a few "
@@ -19,7 +19,7 @@ HANDSHAKE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Opens:
     """What a connection-making operation creates, why it costs, how bad per request."""
 

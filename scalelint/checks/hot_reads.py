@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from scalelint.checks import at_operation, check, reached_from
 from scalelint.checks.caching import data_name, data_touched, writes
@@ -13,6 +12,7 @@ from scalelint.config import Config
 from scalelint.findings import Finding
 from scalelint.project import Operation, ProjectModel, method_chain
 from scalelint.query_shapes import model_at
+from scalelint.record import record
 from scalelint.request_path_types import FuncRef
 
 # Read-mostly reference data, by table name or by its model class's name in snake case.
@@ -33,7 +33,7 @@ CACHING_DECORATORS |= {"alru_cache", "ttl_cache", "cached_property"}
 SQLALCHEMY_ROOTS = {"select", "query"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HotTable:
     """A table a query reads, and why it counts as hot."""
 

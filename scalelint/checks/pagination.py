@@ -16,7 +16,6 @@ Findings sit where the problem is written: the executing call, the `.offset()` /
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
@@ -56,6 +55,7 @@ from scalelint.query_shapes import (
     query_of,
     slices_of,
 )
+from scalelint.record import record
 from scalelint.request_path_types import FuncRef
 
 KEY_COLUMNS = {"id", "pk"}
@@ -71,7 +71,7 @@ OFFSET_STEPS = {"offset", "skip"}
 ORDER_STEPS = {"order_by", "order", "sort"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Query:
     """A query an operation runs, as far as its bounds are concerned."""
 

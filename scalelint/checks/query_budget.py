@@ -10,7 +10,6 @@ the chain down to the operation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from scalelint.checks import check, finding, request_chain
 from scalelint.config import Config
@@ -18,11 +17,12 @@ from scalelint.facts.model import Attr, CallResult, CallSite, Const, Imported, I
 from scalelint.findings import Edit, Finding, Related, Severity
 from scalelint.project import MODULE_BODY, ClassRef, Operation, ProjectModel, name_of
 from scalelint.query_shapes import built_in, chain_calls, model_of_value, split
+from scalelint.record import record
 from scalelint.request_path_types import ChainStep, FuncRef
 from scalelint.schema import Relation
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PerRow:
     """An operation that runs once per loop iteration, and how the loop reaches it."""
 
@@ -107,7 +107,7 @@ def _through(project: ProjectModel, row: PerRow) -> str:
     return f" (through {names}: `{op.site.text}` at {project.path_of(op.function)}:{op.site.span.line})"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cost:
     """What a per-row operation does, what N of them cost, and the batched alternative."""
 
@@ -243,7 +243,7 @@ def _loaded_by(
     return joined, prefetched, every_key
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LazyRead:
     """A relation read per row that the queryset did not load."""
 
@@ -423,7 +423,7 @@ def lazy_relations(project: ProjectModel, config: Config) -> Iterator[Finding]:
 # ---- DRF: nested serializers over a queryset that did not load the relation ------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SerializedList:
     """A queryset serialized with `many=True`: by a call, or by a DRF list view."""
 
@@ -493,7 +493,7 @@ def django_loader(relation: Relation) -> str:
     return "select_related" if relation.kind == "one" and not relation.generic else "prefetch_related"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MethodField:
     """`comment_count = SerializerMethodField()`: DRF calls `get_comment_count(obj)` per row."""
 

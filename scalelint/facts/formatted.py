@@ -6,12 +6,11 @@ holes) never imports libcst.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from scalelint.facts.model import Const, Value
+from scalelint.record import record
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(eq=False)
 class FormattedText(Const):
     """A string built from parts (f-string, `+`, `%`): a `Const` of its text, holes
     replaced by the placeholder, that also keeps the values in the holes, in order (None

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import libcst as cst
 
 from scalelint.facts.walk import child_fields
+from scalelint.record import record
 
 # Builtins that call their first argument once per item of their second.
 ITERATING_BUILTINS = {
@@ -66,7 +66,7 @@ def _words(name: str) -> list[str]:
     return [word.lower() for word in WORD.findall(name)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mapped:
     """A call that applies `function` to every item of `iterable`."""
 

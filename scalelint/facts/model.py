@@ -7,26 +7,27 @@ imported from another module is recorded as `CallResult(Attr(Imported("app.db.po
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from scalelint.findings import Span
+from scalelint.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Imported:
     """A name bound by an import, expanded: `psycopg2.connect`, `.repo.fetch` (relative)."""
 
     dotted: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Global:
     """A module-level name of the file itself (function, class, variable or builtin)."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attr:
     """`base.attr`."""
 
@@ -34,7 +35,7 @@ class Attr:
     attr: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallResult:
     """What calling `callee` returns; `keywords` are the names of its keyword arguments
     (`filter(pk=...)`), `args` how many positional ones it had."""
@@ -47,21 +48,21 @@ class CallResult:
     first_value: Value | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Instance:
     """An instance of the type `of` (a parameter annotation, `self`)."""
 
     of: Value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Sequence:
     """A tuple or list display inside a function: the values it holds (SQL parameters)."""
 
     items: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Slice:
     """`of[a:b]`: a bounded part of a sequence or query when `upper` is set."""
 
@@ -70,14 +71,14 @@ class Slice:
     lower: Value | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Item:
     """An element obtained by iterating `of` (a loop target)."""
 
     of: Value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Const:
     """A literal: str, int, float, bool or None; `origin` names the variable that held it."""
 
@@ -85,7 +86,7 @@ class Const:
     origin: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DictLiteral:
     """A dict display, flattened: every string key and string value at any depth.
 
@@ -97,7 +98,7 @@ class DictLiteral:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Compare:
     """`left <op> right` with one operator: `User.email == x` (`op` is eq, ne, range,
     in or null), as SQLAlchemy filters are written."""
@@ -106,14 +107,14 @@ class Compare:
     op: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Computed:
     """A number computed from other values (`offset + limit - 1`): what it depends on."""
 
     operands: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Opaque:
     """A value phase 1 cannot describe (an unannotated parameter, a lambda); `text` shows it."""
 
@@ -137,7 +138,7 @@ Value = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Predicate:
     """One column a statement filters, joins or looks up on.
 
@@ -153,7 +154,7 @@ class Predicate:
     function: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ColumnDef:
     """A column as DDL, Alembic or an ORM model declares it."""
 
@@ -165,7 +166,7 @@ class ColumnDef:
     line: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IndexDef:
     """An index: its key parts in order (a column name, or an expression's text such
     as `lower(email)`), method and operator classes, partial WHERE and uniqueness."""
@@ -180,7 +181,7 @@ class IndexDef:
     concurrently: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PolicyDef:
     """A row-level-security policy; `using`/`check` are the expressions' SQL text."""
 
@@ -201,7 +202,7 @@ class PolicyDef:
     parsed: bool = True  # False: sqlglot could not parse USING / WITH CHECK
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SchemaChange:
     """One DDL effect, replayed in order by phase 2 to build the schema.
 
@@ -223,7 +224,7 @@ class SchemaChange:
     body: tuple[SqlStatement, ...] = ()  # a SQL function's queries
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SqlStatement:
     """What one SQL statement does, as far as sqlglot could tell.
 
@@ -251,7 +252,7 @@ class SqlStatement:
     offset: int = 0  # where the statement starts in its .sql file (characters), for fixes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Loop:
     """An enclosing loop of an operation: for, async for, while or a comprehension."""
 
@@ -268,7 +269,7 @@ class Loop:
         return (self.kind != "while" or self.walks_rows) and not self.bounded
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallSite:
     """A call expression, unclassified: phase 2 decides what it does."""
 
@@ -315,7 +316,7 @@ class CallSite:
         return any(key == name for key, _ in self.kwargs)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ItemRead:
     """`row.customer` inside a loop, where `row` is an element of `item.of`: an attribute
     that may load a related object lazily, once per row."""
@@ -327,7 +328,7 @@ class ItemRead:
     name: str = ""  # the loop variable: `row`
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     """A function parameter with its annotation and default, as values."""
 
@@ -336,7 +337,7 @@ class Param:
     default: Value | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decorator:
     """`@callee` or `@callee(args)`; `call` is set for the call form."""
 
@@ -346,7 +347,7 @@ class Decorator:
     call: CallSite | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FunctionFacts:
     """A function or method. `qualname` is local to the module: `Repo.fetch`."""
 
@@ -370,7 +371,7 @@ class FunctionFacts:
         return self.span.line
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClassFacts:
     """A class: its bases and the values of its attributes (body and `self.x = ...`)."""
 
@@ -383,7 +384,7 @@ class ClassFacts:
     attribute_lines: tuple[tuple[str, int], ...] = ()  # `page_size_query_param = ...` -> its line
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Setting:
     """A value read from a deployment or server config file (pgbouncer.ini, Procfile, ...).
 
@@ -395,7 +396,7 @@ class Setting:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParseError:
     """Why a file could not be analysed, and where."""
 
@@ -408,7 +409,7 @@ Suppression = tuple[int, frozenset[str]]
 """A line and the rule ids silenced on it; an empty set silences every rule."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileFacts:
     """Everything phase 2 needs from one file. `path` is POSIX, relative to the root."""
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 from rich.markup import escape
 
 from scalelint.engine import RunResult
+from scalelint.record import record
 from scalelint.report import plural, recording_console
 from scalelint.rulebook import ChecklistItem, checklist
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ItemVerdict:
     item: ChecklistItem
     status: str  # fail | pass | partial | not checked
