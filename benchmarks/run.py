@@ -54,6 +54,15 @@ def scalelint_cli() -> list[str]:
     return [sys.executable, "-m", "scalelint"]
 
 
+def compile_scalelint() -> None:
+    """Byte-compile scalelint as `pip install` does: from a checkout run with
+    PYTHONDONTWRITEBYTECODE set, every run would compile its own sources again."""
+    import scalelint
+
+    package = Path(scalelint.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+
+
 def scalelint(target: Path, *options: str) -> list[str]:
     return [*scalelint_cli(), "check", ".", "--format", "json", *options]
 
@@ -120,6 +129,7 @@ def corpus(args: argparse.Namespace) -> tuple[Path, list[Path]]:
 def main() -> None:
     args = arguments(__doc__ or "", pairs=5).parse_args()
     tier, targets = corpus(args)
+    compile_scalelint()
     # The corpus is one project folder holding every package.
     (tier / "scalelint.toml").write_text("")
     lines = sum(1 for t in targets for f in t.rglob("*.py") for _ in f.open("rb"))
