@@ -4,6 +4,7 @@ runs (see daemon.py), before the command line and the analysis are even imported
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 
@@ -16,6 +17,10 @@ def main() -> None:
         code = forward(sys.argv[1:])
         if code is not None:
             sys.exit(code)
+    if checking:
+        # The process ends with `_leave`: nothing of a check needs collecting after it,
+        # and what parsing leaves behind is collected file by file (engine._parsed_one).
+        gc.disable()
     from scalelint.cli import main as command_line
 
     try:

@@ -66,15 +66,20 @@ _LOAD_ERRORS = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, T
 
 def cache_salt(dialect: str) -> str:
     """Everything besides a file's bytes that its facts depend on."""
+    python = ".".join(map(str, sys.version_info[:2]))
+    code = f"scalelint {__version__} {_facts_code_digest()} blob {BLOB_FORMAT}"
+    return f"{code}|{_parser_versions()}|python {python}|dialect {dialect}"
+
+
+@cache
+def _parser_versions() -> str:
     versions = []
     for package in ("libcst", "sqlglot"):
         try:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{package} ?")
-    python = ".".join(map(str, sys.version_info[:2]))
-    code = f"scalelint {__version__} {_facts_code_digest()} blob {BLOB_FORMAT}"
-    return f"{code}|{'|'.join(versions)}|python {python}|dialect {dialect}"
+    return "|".join(versions)
 
 
 @cache
