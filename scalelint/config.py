@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scalelint.facts.sql_text import DEFAULT_DIALECT
 from scalelint.findings import Severity
 from scalelint.request_path_types import RequestPathSettings
 
@@ -63,7 +64,7 @@ class Config:
     fail_on: Severity = Severity.WARNING
     apis: tuple[Path, ...] = ()
     schema: tuple[str, ...] = ()
-    dialect: str = "postgres"
+    dialect: str = DEFAULT_DIALECT
     respect_gitignore: bool = True
     cache_dir: str = ".scalelint_cache"
     http_allow: tuple[str, ...] = ()
@@ -126,15 +127,21 @@ def _scope(key: str, value: Any, source: Path) -> str:
 
 
 def _dialect(key: str, value: Any, source: Path) -> str:
+    # Whether sqlglot knows the name is asked only when files are parsed (`check_dialect`):
+    # a warm run never imports sqlglot.
     if not isinstance(value, str):
         raise ConfigError(f"{source}: '{key}' must be a string")
-    import sqlglot
-
-    try:
-        sqlglot.Dialect.get_or_raise(value)
-    except ValueError:
-        raise ConfigError(f"{source}: '{key}' = '{value}' is not a dialect sqlglot knows") from None
     return value
+
+
+def check_dialect(config: Config) -> None:
+    """A dialect sqlglot does not know is a config error, raised before any file is parsed."""
+    if config.dialect == DEFAULT_DIALECT:
+        return
+    from scalelint.facts.sql import is_dialect
+
+    if not is_dialect(config.dialect):
+        raise ConfigError(f"{config.source}: 'dialect' = '{config.dialect}' is not a dialect sqlglot knows")
 
 
 REQUEST_PATH_KEYS = {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import pathspec
 
 from scalelint.cache import Entry, FactsCache, cache_salt, content_digest, dump_facts, gc_paused, load_facts
-from scalelint.config import Config, ConfigError
+from scalelint.config import Config, ConfigError, check_dialect
 from scalelint.facts.model import FileFacts, ParseError
 from scalelint.facts.suppressions import config_suppressions, is_suppressed, sql_suppressions
 from scalelint.files import Spec, discover, report_scope
@@ -491,6 +491,8 @@ def _analyse(
     facts_ids = {path: state.entries[path].facts_id for path in state.hits}
     clock.lap("cache check")
     warnings: list[str] = []
+    if state.todo:
+        check_dialect(config)
     parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile=lambda: _phase_two_setup(inputs))
     for path, (loaded, facts_id) in parsed.items():
         facts[path] = loaded.facts

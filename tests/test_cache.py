@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import re
@@ -10,6 +11,8 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from fixture_projects import FIXTURES
 from sample_projects import HANDLER, make_project
@@ -114,18 +117,36 @@ def test_entries_from_another_version_are_ignored(tmp_path: Path) -> None:
     other.close()
 
 
-def test_warm_run_does_not_import_libcst_or_sqlglot(tmp_path: Path) -> None:
-    make_project(tmp_path, {"main.py": HANDLER, "schema.sql": "CREATE TABLE t (id int);\n"})
-    _run(tmp_path)
+def _parsers_imported(project: Path) -> list[str]:
+    """Which parsers a `scalelint check` of `project` imported."""
     probe = (
         "import sys; from scalelint.cli import main\n"
         "try:\n    main(['check', '.'])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('libcst', 'sqlglot') if m in sys.modules))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=120
     )
-    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    assert out.stdout.strip(), out.stderr
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("config", ["", 'dialect = "mysql"\n'])
+def test_warm_run_does_not_import_libcst_or_sqlglot(tmp_path: Path, config: str) -> None:
+    make_project(tmp_path, {"main.py": HANDLER, "schema.sql": "CREATE TABLE t (id int);\n"}, config)
+    _run(tmp_path)
+    assert _parsers_imported(tmp_path) == []
+
+
+def test_editing_a_file_without_sql_does_not_import_sqlglot(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER, "helpers.py": "def double(x):\n    return 2 * x\n"})
+    _run(tmp_path)
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return x + x\n")
+    assert _parsers_imported(tmp_path) == ["libcst"]
+    (tmp_path / "helpers.py").write_text(
+        'QUERY = "SELECT id FROM t"\ndef run(cur):\n    cur.execute(QUERY)\n'
+    )
+    assert _parsers_imported(tmp_path) == ["libcst", "sqlglot"]
 
 
 def test_no_cache_flag_and_clean_command(tmp_path: Path, cli) -> None:

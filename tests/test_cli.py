@@ -251,6 +251,8 @@ def test_unknown_config_key_names_key_and_file(tmp_path: Path, cli) -> None:
         ("max-pool-size = 0\n", "max-pool-size"),
         ("respect-gitignore = 1\n", "respect-gitignore"),
         ('per-file-ignores = ["SL1"]\n', "per-file-ignores"),
+        ('dialect = "oracle-ish"\n', "dialect"),
+        ("dialect = 5\n", "dialect"),
     ],
 )
 def test_bad_config_value_is_a_usage_error(tmp_path: Path, cli, config: str, key: str) -> None:

@@ -6,7 +6,7 @@ import textwrap
 
 import libcst as cst
 
-from scalelint.facts import sql
+from scalelint.facts import sql, sql_text
 from scalelint.facts.formatted import FormattedText
 from scalelint.facts.model import Attr, CallResult, DictLiteral, Global, Imported, Instance, Opaque, Sequence
 from scalelint.facts.positions import MetadataPositions
@@ -145,8 +145,8 @@ def test_global_assignment_is_recorded_as_stored_globally() -> None:
 
 
 def test_sql_helpers() -> None:
-    assert sql.looks_like_sql("select * from t")
-    assert not sql.looks_like_sql("Update your profile")
+    assert sql_text.looks_like_sql("select * from t")
+    assert not sql_text.looks_like_sql("Update your profile")
     assert sql.analyse("SELEC nonsense (((") is None
     statements, failed = sql.analyse_file("CREATE TABLE t (id int);\n\nSELECT * FROM t;\nNOT SQL AT ALL;\n")
     assert [(s.kind, s.line) for s in statements] == [("ddl", 1), ("select", 3)]

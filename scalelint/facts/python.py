@@ -15,7 +15,6 @@ from typing import TypeGuard
 
 import libcst as cst
 
-from scalelint.facts import sql
 from scalelint.facts.formatted import FormattedText
 from scalelint.facts.loops import (
     changed_names,
@@ -56,6 +55,7 @@ from scalelint.facts.model import (
     Value,
 )
 from scalelint.facts.positions import AstPositions, MetadataPositions, PositionMismatch
+from scalelint.facts.sql_text import DEFAULT_DIALECT, looks_like_sql
 from scalelint.facts.suppressions import python_suppressions
 from scalelint.facts.walk import walk
 from scalelint.findings import Span
@@ -527,8 +527,10 @@ class FactsVisitor(cst.CSTVisitor):
     def _sql_of_args(self, node: cst.Call) -> tuple[SqlStatement, ...]:
         for arg in node.args:
             text = self._sql_text(arg.value)
-            if text is None or not sql.looks_like_sql(text):
+            if text is None or not looks_like_sql(text):
                 continue
+            from scalelint.facts import sql  # sqlglot, only for files that hold SQL
+
             parsed = sql.analyse(text, self.dialect)
             if parsed is None and FORMAT_FIELD.search(text):
                 # A template for `.format` (`sql.SQL("... FROM {}")`): its fields are holes.
@@ -1178,7 +1180,7 @@ def _is_small(node: cst.BaseExpression, constant: Callable[[cst.BaseExpression],
     return False
 
 
-def python_facts(path: str, source: str, dialect: str = sql.DEFAULT_DIALECT) -> FileFacts:
+def python_facts(path: str, source: str, dialect: str = DEFAULT_DIALECT) -> FileFacts:
     """Parse one Python file and return its facts (a parse error is a fact too)."""
     suppressions = python_suppressions(source)
     try:

@@ -7,7 +7,6 @@ is never an error: real projects hold vendor syntax and templated fragments.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -19,40 +18,9 @@ from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from scalelint.facts.ddl import command_changes, schema_changes
 from scalelint.facts.model import Predicate, SchemaChange, SqlStatement
+from scalelint.facts.sql_text import DEFAULT_DIALECT, SESSION_STATEMENT, session_effects
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
-
-SQL_START = re.compile(
-    r"^\s*(\(\s*)?(select|insert|update|delete|with|merge|upsert|replace|copy|create|alter|drop)\s",
-    re.I,
-)
-# A second keyword that real statements carry; keeps "Update your profile" out.
-SQL_BODY = re.compile(r"\b(from|into|set|table|index|as|values|where|policy|view)\b", re.I)
-DEFAULT_DIALECT = "postgres"
-# Statements whose effect outlives the transaction: wrong behind a transaction-mode pooler.
-SESSION_STATEMENT = re.compile(
-    r"^\s*(?:(?P<set>SET)\s+(?:SESSION\s+)?[\w.\"]+\s*(?:=|\bTO\b)|(?P<listen>LISTEN)\s+[\w\"]+\s*;?\s*$)",
-    re.I,
-)
-ADVISORY_LOCK = re.compile(r"\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(", re.I)
-
-
-def looks_like_sql(text: str) -> bool:
-    """Strong evidence only: a leading SQL verb and a clause keyword, or a session statement."""
-    if SESSION_STATEMENT.match(text) or (ADVISORY_LOCK.search(text) and SQL_START.match(text)):
-        return True
-    return bool(SQL_START.match(text)) and bool(SQL_BODY.search(text))
-
-
-def session_effects(text: str) -> tuple[str, ...]:
-    """What a statement leaves on the connection after the transaction ends."""
-    effects = []
-    match = SESSION_STATEMENT.match(text)
-    if match:
-        effects.append("SET" if match.group("set") else "LISTEN")
-    if ADVISORY_LOCK.search(text):
-        effects.append("pg_advisory_lock")
-    return tuple(effects)
 
 
 def _kind(tree: exp.Expression) -> str:
@@ -317,3 +285,12 @@ def analyse_file(text: str, dialect: str = DEFAULT_DIALECT) -> tuple[list[SqlSta
             continue
         statements.extend(replace(s, line=line, offset=offset) for s in parsed)
     return statements, failed
+
+
+def is_dialect(name: str) -> bool:
+    """Whether sqlglot knows a dialect of this name."""
+    try:
+        sqlglot.Dialect.get_or_raise(name)
+    except ValueError:
+        return False
+    return True
