@@ -956,6 +956,7 @@ class ProjectModel:
 
 POOLER_PORTS = {"6432", "6543"}  # PgBouncer's default port, Supabase's transaction pooler
 POOLER_IN_DSN = re.compile(r":(6432|6543)(/|$|\?)|pgbouncer=true", re.I)
+POOLER_HINT = re.compile(r"6432|6543|pgbouncer", re.I)  # found in every text POOLER_IN_DSN matches
 
 
 def has_pooler_marker(text: str) -> bool:
@@ -964,9 +965,10 @@ def has_pooler_marker(text: str) -> bool:
 
 
 def _pooler_evidence(facts: FileFacts) -> str | None:
-    for text in _strings(facts):
-        if has_pooler_marker(text):
-            return f"a connection string in {facts.path} points at a pooler"
+    texts = list(_strings(facts))
+    # One search over all of them first: most files name no pooler port at all.
+    if POOLER_HINT.search("\n".join(texts)) and any(has_pooler_marker(text) for text in texts):
+        return f"a connection string in {facts.path} points at a pooler"
     for name, value in facts.module_vars:
         if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
             return f"Django's DATABASES in {facts.path} use a pooler port"
@@ -975,12 +977,14 @@ def _pooler_evidence(facts: FileFacts) -> str | None:
 
 def _strings(facts: FileFacts) -> Iterator[str]:
     """String literals a file passes to calls or assigns to module names."""
-    sites = [*facts.module_calls, *(site for fn in facts.functions for site in fn.calls)]
-    values: list[Value | None] = [v for _, v in facts.module_vars]
-    values += [v for site in sites for v in (*site.args, *(v for _, v in site.kwargs))]
-    for value in values:
-        if isinstance(value, Const) and isinstance(value.value, str):
-            yield value.value
+    for _, held in facts.module_vars:
+        if isinstance(held, Const) and isinstance(held.value, str):
+            yield held.value
+    for sites in (facts.module_calls, *(fn.calls for fn in facts.functions)):
+        for site in sites:
+            for value in (*site.args, *(v for _, v in site.kwargs)):
+                if isinstance(value, Const) and isinstance(value.value, str):
+                    yield value.value
 
 
 CLASS_NAME = re.compile(r"(^|_)(model|cls|class|klass)$", re.I)

@@ -344,8 +344,10 @@ class _Builder:
     ) -> _DjangoModel | None:
         """`migrations.CreateModel` / `AddIndex` operations: which models an app's earlier
         migrations created, so an index added to one of them later is a blocking build."""
+        if "/migrations/" not in f"/{path}":
+            return None
         name = self._external(site.callee, ref).rsplit(".", 1)[-1]
-        if name not in ("CreateModel", "AddIndex") or "/migrations/" not in f"/{path}":
+        if name not in ("CreateModel", "AddIndex"):
             return None
         app = f"/{path}".rsplit("/migrations/", 1)[0].rsplit("/", 1)[-1]
         model = _const_str(site.kwarg("name" if name == "CreateModel" else "model_name")).lower()
