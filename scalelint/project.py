@@ -101,6 +101,14 @@ Ref = ExtName | ModuleRef | FuncRef | ClassRef | ObjRef | KindRef | MethodRef
 _T = TypeVar("_T")
 _K = TypeVar("_K")
 
+
+class _Mark:
+    """What the resolution memo says besides an answer (see `ProjectModel.resolve`)."""
+
+
+_PENDING = _Mark()  # the value is being resolved
+_UNKNOWN = _Mark()  # the value was not asked yet
+
 # ---- what phase 2 derives ------------------------------------------------------
 
 
@@ -135,11 +143,11 @@ class ProjectModel:
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
     # What a value means in a module, by module (so a later run can inherit whole modules).
-    _memo: dict[str, dict[Value, Ref | None]] = field(default_factory=dict)
+    # A value being resolved is `_PENDING` in its module's memo: met again, it is a cycle.
+    _memo: dict[str, dict[Value, Ref | _Mark | None]] = field(default_factory=dict)
     # The same value object asked again (most calls): found by identity, without hashing
     # its whole tree; the entry holds the value so its id cannot be reused.
     _by_identity: dict[str, dict[int, tuple[Value, Ref | None]]] = field(default_factory=dict)
-    _active: set[tuple[Value, str]] = field(default_factory=set)
     _active_keys: set[tuple[int, object]] = field(default_factory=set)  # see `_once`
     _cuts: int = 0  # cycles met so far (a resolution that adds to it met one)
     _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
@@ -382,36 +390,39 @@ class ProjectModel:
 
     def resolve(self, value: Value | None, module: str) -> Ref | None:
         """What a symbolic value of `module` is, or None when unknown."""
+        by_identity = self._by_identity.get(module)
+        if by_identity is not None:
+            seen = by_identity.get(id(value))
+            if seen is not None and seen[0] is value:
+                return seen[1]
         if value is None or isinstance(value, (Const, DictLiteral, Opaque, Sequence, Computed)):
             return None
-        by_identity = self._by_identity.get(module)
         if by_identity is None:
             by_identity = self._by_identity[module] = {}
             self._memo[module] = {}
-        seen = by_identity.get(id(value))
-        if seen is not None and seen[0] is value:
-            return seen[1]
         memo = self._memo[module]
-        if value in memo:
-            result = memo[value]
-            by_identity[id(value)] = (value, result)
-            return result
-        key = (value, module)
-        if key in self._active:
+        known = memo.get(value, _UNKNOWN)
+        if not isinstance(known, _Mark):
+            by_identity[id(value)] = (value, known)
+            return known
+        if known is _PENDING:
             # A cycle: cut here. What was being resolved then depends on where the walk
             # started, so it is not kept (here, or for a later run): asked again, it is
             # worked out again, and every run gets the same answer for the same question.
             self._cuts += 1
             return None
-        self._active.add(key)
+        memo[value] = _PENDING
         cuts = self._cuts
         try:
             result = self._resolve(value, module)
-        finally:
-            self._active.discard(key)
+        except BaseException:
+            del memo[value]
+            raise
         if self._cuts == cuts:
             memo[value] = result
             by_identity[id(value)] = (value, result)
+        else:
+            del memo[value]
         return result
 
     def _resolve(self, value: Value, module: str) -> Ref | None:
