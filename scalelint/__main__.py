@@ -46,9 +46,19 @@ def _leave(code: object) -> None:
     else:
         print(code, file=sys.stderr)
         status = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`scalelint check | head`)
-            stream.flush()
+    try:
+        if sys.stdout is not None:  # None when the process was started with stdout closed
+            sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader stopped early (`scalelint check | head`): what it read is all it wanted
+    except (OSError, ValueError) as error:
+        # The report did not reach its destination (a full disk): not a result to exit on.
+        message = getattr(error, "strerror", None) or str(error)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            print(f"scalelint: error: cannot write the report: {message}", file=sys.stderr)
+        status = 2
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.flush()
     os._exit(status)
 
 

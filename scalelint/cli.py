@@ -221,7 +221,14 @@ def _write_report(result: RunResult, output_format: str, output: Path | None) ->
 
     render = reporters()[output_format]
     if output is None:
-        sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))
+        try:
+            sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`| head`); what is still buffered goes nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError as error:
+            raise ConfigError(f"cannot write the report: {error.strerror}") from None
         return
     try:
         output.write_text(render(result, False), encoding="utf-8")

@@ -151,6 +151,8 @@ def forward(argv: list[str]) -> int | None:
     None when it has to run here."""
     if "--no-cache" in argv or os.environ.get("SCALELINT_NO_DAEMON"):
         return None
+    if sys.stdout is None or sys.stderr is None:  # started with a standard stream closed
+        return None
     umask = os.umask(0o22)
     os.umask(umask)
     message: dict[str, object] = {

@@ -491,7 +491,7 @@ def _analyse(
     facts_ids = {path: state.entries[path].facts_id for path in state.hits}
     clock.lap("cache check")
     warnings: list[str] = []
-    if state.todo:
+    if state.todo or not listed:  # a dialect is checked where sqlglot would be imported anyway
         check_dialect(config)
     parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile=lambda: _phase_two_setup(inputs))
     for path, (loaded, facts_id) in parsed.items():

@@ -7,6 +7,8 @@ with the project as the current directory; one smoke test runs `python -m scalel
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -258,6 +260,11 @@ def test_unknown_config_key_names_key_and_file(tmp_path: Path, cli) -> None:
 def test_bad_config_value_is_a_usage_error(tmp_path: Path, cli, config: str, key: str) -> None:
     make_project(tmp_path, {"main.py": HANDLER}, config)
     assert_usage_error(cli("check"), key, "pyproject.toml")
+
+
+def test_unknown_dialect_is_a_usage_error_with_no_file_to_parse(tmp_path: Path, cli) -> None:
+    make_project(tmp_path, {}, 'dialect = "oracle-ish"\n')
+    assert_usage_error(cli("check"), "dialect", "oracle-ish")
 
 
 def test_invalid_toml_is_a_usage_error(tmp_path: Path, cli) -> None:
@@ -575,6 +582,47 @@ def test_python_dash_m_smoke(tmp_path: Path) -> None:
     assert not ANSI.search(check.stdout)
     assert check.stdout.startswith("main.py:7:12: SL101 ")
     assert check.stdout.splitlines()[-1] == "1 finding in 1 file (1 file checked)"
+
+
+def _check_process(project: Path, *args: str, **redirect: object) -> subprocess.CompletedProcess[str]:
+    """`python -m scalelint check ARGS` as a shell runs it, output buffered as usual."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["SCALELINT_NO_DAEMON"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "scalelint", "check", *args],
+        cwd=project,
+        env=env,
+        text=True,
+        timeout=120,
+        **redirect,  # type: ignore[call-overload]
+    )
+
+
+def test_a_report_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    make_project(tmp_path, {"main.py": HANDLER})
+    with open("/dev/full", "w") as full:
+        run = _check_process(tmp_path, "--format", "json", "--exit-zero", stdout=full, stderr=subprocess.PIPE)
+    assert run.returncode == EXIT_ERROR
+    assert run.stderr.strip().endswith("cannot write the report: No space left on device")
+
+
+def test_a_closed_stdout_or_a_reader_that_stops_early_is_not_a_crash(tmp_path: Path) -> None:
+    make_project(tmp_path, {"main.py": HANDLER})
+    closed = _check_process(
+        tmp_path,
+        *("--exit-zero", "--format", "sarif", "-o", "out.sarif"),
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert closed.returncode == EXIT_CLEAN, closed.stderr
+    assert json.loads((tmp_path / "out.sarif").read_text())["runs"]
+    # SARIF carries every rule's page: far more than a pipe holds, so the writer meets EPIPE.
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    early = _check_process(tmp_path, "--format", "sarif", stdout=reader.stdin, stderr=subprocess.PIPE)
+    reader.communicate()
+    assert early.returncode == EXIT_FINDINGS and "Traceback" not in early.stderr, early.stderr
 
 
 def test_a_dependency_alias_step_points_at_the_module_that_defines_it(tmp_path: Path, cli) -> None:
