@@ -20,11 +20,11 @@ from scalelint.config import Config, ConfigError, find_root, load_config
 from scalelint.daemon import IDLE_TIMEOUT
 from scalelint.findings import Severity
 from scalelint.knowledge import KnowledgeError
+from scalelint.report import FORMATS
 
 if TYPE_CHECKING:
     from scalelint.engine import Progress, RunResult
 
-FORMATS = ("text", "json", "sarif", "github", "checklist")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
@@ -217,9 +217,9 @@ def _write_statistics(result: RunResult) -> None:
 
 
 def _write_report(result: RunResult, output_format: str, output: Path | None) -> None:
-    from scalelint.report import reporters
+    from scalelint.report import reporter
 
-    render = reporters()[output_format]
+    render = reporter(output_format)
     if output is None:
         try:
             sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))

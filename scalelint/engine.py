@@ -448,12 +448,16 @@ def _run(
         reported, missing = report_scope(paths, config)
         if missing:
             raise ConfigError(f"path not found: {missing[0]}")
-    analysed = sorted(set(discovered) | set(reported))
-    listed = [(path, path.relative_to(root).as_posix()) for path in analysed]
+    analysed = discovered if reported is discovered else sorted(set(discovered) | set(reported))
+    listed = [(path, _relative_name(path, root)) for path in analysed]
+    if reported is discovered:
+        in_scope = {name for _, name in listed}
+    else:
+        in_scope = {_relative_name(path, root) for path in reported}
     inputs = _Inputs(
         listed=listed,
         stats=_stat_all(listed),
-        in_scope={p.relative_to(root).as_posix() for p in reported},
+        in_scope=in_scope,
         config=config,
         knowledge_files=knowledge_files(RULES_DIR / "apis", config.apis),
         enabled=enabled_rules(config),
@@ -478,6 +482,16 @@ def _run(
             cache.close()
     result.timings = clock.laps
     return result
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    """A file's name in the project: its path below the root, POSIX style (by string for
+    the paths the walk made, which start with the root's)."""
+    text, prefix = str(path), str(root) + os.sep
+    if not text.startswith(prefix):
+        return path.relative_to(root).as_posix()
+    name = text[len(prefix) :]
+    return name if os.sep == "/" else name.replace(os.sep, "/")
 
 
 def _analyse(

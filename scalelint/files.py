@@ -54,14 +54,14 @@ def discover(config: Config) -> list[Path]:
         return any(spec.match_file(relative[len(base) :]) for base, spec in ignores)
 
     def walk(folder: str, relative: str, ignores: list[tuple[str, Spec]]) -> None:
-        if config.respect_gitignore:
-            spec = _gitignore(Path(folder))
-            if spec is not None:
-                ignores = [*ignores, (relative, spec)]
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError:
             return
+        if config.respect_gitignore and any(entry.name == ".gitignore" for entry in entries):
+            spec = _gitignore(Path(folder))
+            if spec is not None:
+                ignores = [*ignores, (relative, spec)]
         for entry in entries:
             inner = relative + entry.name
             if entry.is_dir(follow_symlinks=False):

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
-from scalelint.engine import RunResult
+    from scalelint.engine import RunResult
 
-Reporter = Callable[[RunResult, bool], str]
+Reporter = Callable[["RunResult", bool], str]
+FORMATS = ("text", "json", "sarif", "github", "checklist")  # each a module of this package
 
 
-def reporters() -> dict[str, Reporter]:
-    """Format name -> render(result, color)."""
-    from scalelint.report import checklist, github, json, sarif, text
-
-    return {
-        "text": text.render,
-        "json": json.render,
-        "sarif": sarif.render,
-        "github": github.render,
-        "checklist": checklist.render,
-    }
+def reporter(name: str) -> Reporter:
+    """render(result, color) of one format; only its module is imported."""
+    if name not in FORMATS:
+        raise KeyError(name)
+    render: Reporter = importlib.import_module(f"scalelint.report.{name}").render
+    return render
 
 
 def plural(count: int, word: str) -> str:
@@ -31,6 +30,8 @@ def plural(count: int, word: str) -> str:
 
 def recording_console(color: bool) -> Console:
     """A console that only records; `export_text(styles=color)` gives the report."""
+    from rich.console import Console
+
     return Console(
         record=True,
         force_terminal=color,
