@@ -8,7 +8,6 @@ import os
 import time
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -255,6 +254,8 @@ def load_all(
     chunks = _chunks(files, sizes or [0] * len(files), jobs)
     done: list[_Loaded | None] = [None] * len(files)
     count = 0
+    from concurrent.futures import ProcessPoolExecutor, as_completed  # not needed by a warm run
+
     with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_start) as pool:
         futures = {pool.submit(_load_chunk, [files[i] for i in chunk], dialect): chunk for chunk in chunks}
         if meanwhile is not None:
