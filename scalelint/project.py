@@ -282,7 +282,7 @@ class ProjectModel:
         for path in changed:
             module = self._canonical[path]
             old, new = previous.files[path], self.files[path]
-            if _outline(old) == _outline(new):
+            if _outline(old) == _outline(new) or _literals_rebound(old, new):
                 continue
             added = _added_names(old, new)
             if added is not None and not any((module, name) in previous._misses for name in added):
@@ -301,6 +301,11 @@ class ProjectModel:
             if canonical is not None and canonical not in stale:
                 self._memo[module] = memo
                 self._by_identity[module] = previous._by_identity[module]
+        # The same member values too (imports become value objects per model): the tables
+        # kept above find them by identity instead of gaining an entry for each new copy.
+        for module, members in previous._members.items():
+            if module not in stale and module in self._members:
+                self._members[module] = members
 
     def _missed(self, module: str, name: str) -> None:
         """A name looked for in a module that does not bind it: a later edit that adds it
@@ -1007,6 +1012,9 @@ def _outline(facts: FileFacts) -> tuple[object, ...]:
     return tuple(tuple(part) for part in _outline_parts(facts))
 
 
+MODULE_VARS_PART = 1  # the place of module variables in `_outline_parts`
+
+
 def _outline_parts(facts: FileFacts) -> tuple[list[tuple[str, object]], ...]:
     """The outline as (name, element) pairs: imports, module variables, functions, classes,
     and module-level sites that define a name (whole, line and text included: call edges
@@ -1017,6 +1025,25 @@ def _outline_parts(facts: FileFacts) -> tuple[list[tuple[str, object]], ...]:
         [(fn.qualname, (fn.returns, tuple(d.callee for d in fn.decorators))) for fn in facts.functions],
         [(c.qualname, (c.bases, c.attributes, c.methods)) for c in facts.classes],
         [(s.defines, s) for s in facts.module_calls if s.defines],
+    )
+
+
+def _literals_rebound(old: FileFacts, new: FileFacts) -> bool:
+    """Whether the edit only gave module variables other literal values (`PAGE_SIZE = 50`
+    to `100`): a literal resolves to nothing, so what other modules' names resolve to,
+    and what their functions call, cannot depend on its value (checks, which may read
+    it, run anew every time)."""
+    old_parts, new_parts = _outline_parts(old), _outline_parts(new)
+    others_same = all(
+        before == after
+        for index, (before, after) in enumerate(zip(old_parts, new_parts, strict=True))
+        if index != MODULE_VARS_PART
+    )
+    if not others_same or [n for n, _ in old.module_vars] != [n for n, _ in new.module_vars]:
+        return False
+    return all(
+        was == now or (isinstance(was, Const) and isinstance(now, Const))
+        for (_, was), (_, now) in zip(old.module_vars, new.module_vars, strict=True)
     )
 
 

@@ -390,6 +390,14 @@ INHERITANCE_CASES = {
         },
         {"pkg/__init__.py": "from types import SimpleNamespace\nhelpers = SimpleNamespace()\n"},
     ),
+    # a literal another module imports gets a new value (its importers are kept)
+    "literal rebound": (
+        {
+            "main.py": HANDLER_CALLING.format(imports="from repo import connect, DSN", callee="connect"),
+            "repo.py": CONNECTS + 'DSN = "dbname=app"\n',
+        },
+        {"repo.py": CONNECTS + 'DSN = "dbname=app port=6432"\n'},
+    ),
     # a cycle in resolution: the answer must not depend on which module was analysed first
     "resolution cycle": (
         {"a.py": "from c import g\n\ndef early():\n    return g()('dbname=x')\n", "c.py": CYCLE},
@@ -462,4 +470,23 @@ def test_a_name_nobody_looked_for_leaves_the_importers_inherited(
     (project / "repo.py").write_text(CONNECTS + "\nPAGE_SIZE = 50\ndef unused():\n    return 1\n")
     result = _run(project)
     assert _kept_model()._stale == {"repo"}  # main.py's work is taken over
+    assert [f.rule for f in result.findings] == ["SL101"]
+
+
+@pytest.mark.parametrize(
+    ("value", "stale"),
+    [("100", {"repo"}), ('"a" + "b"', {"repo"}), ("psycopg2.connect", {"repo", "main"})],
+)
+def test_a_literal_given_another_value_leaves_the_importers_inherited(
+    tmp_path: Path, resident: Callable[[Path], None], value: str, stale: set[str]
+) -> None:
+    files = {
+        "main.py": HANDLER_CALLING.format(imports="from repo import connect, PAGE_SIZE", callee="connect")
+    }
+    project = make_project(tmp_path / "p", {**files, "repo.py": CONNECTS + "PAGE_SIZE = 50\n"})
+    resident(project)
+    _run(project)
+    (project / "repo.py").write_text(CONNECTS + f"PAGE_SIZE = {value}\n")
+    result = _run(project)
+    assert _kept_model()._stale == stale  # a literal resolves to nothing: main.py's work is kept
     assert [f.rule for f in result.findings] == ["SL101"]
