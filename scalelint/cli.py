@@ -221,6 +221,8 @@ def _write_report(result: RunResult, output_format: str, output: Path | None) ->
 
     render = reporter(output_format)
     if output is None:
+        if sys.stdout is None:
+            raise ConfigError("cannot write the report: standard output is closed (use --output FILE)")
         try:
             sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))
             sys.stdout.flush()

@@ -778,12 +778,23 @@ class ProjectModel:
         fn = self.functions.get(step.caller)
         if fn is not None and any(site is step.site for site in (*fn.calls, *fn.param_calls)):
             return self.path_of(step.caller)
-        return self._defining_sites.get(id(step.site), self.path_of(step.caller))
+        by_identity, by_value = self._defining_sites
+        # A call edge kept from the last run (the daemon) holds the site of the file as it
+        # was then: an equal site of the file as it is (kept only while the site is equal).
+        path = by_identity.get(id(step.site)) or by_value.get(step.site)
+        return path or self.path_of(step.caller)
 
     @cached_property
-    def _defining_sites(self) -> dict[int, str]:
-        sites = ((facts.path, site) for facts in self.files.values() for site in facts.module_calls)
-        return {id(site): path for path, site in sites if site.defines}
+    def _defining_sites(self) -> tuple[dict[int, str], dict[CallSite, str]]:
+        """The files of module-level sites that define a name, by site object and by value."""
+        by_identity: dict[int, str] = {}
+        by_value: dict[CallSite, str] = {}
+        for facts in self.files.values():
+            for site in facts.module_calls:
+                if site.defines:
+                    by_identity[id(site)] = facts.path
+                    by_value.setdefault(site, facts.path)
+        return by_identity, by_value
 
     def _definition(self, alias: Global | Imported, module: str) -> tuple[str, str] | None:
         if isinstance(alias, Global):

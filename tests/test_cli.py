@@ -618,6 +618,9 @@ def test_a_closed_stdout_or_a_reader_that_stops_early_is_not_a_crash(tmp_path: P
     )
     assert closed.returncode == EXIT_CLEAN, closed.stderr
     assert json.loads((tmp_path / "out.sarif").read_text())["runs"]
+    nowhere = _check_process(tmp_path, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))
+    assert nowhere.returncode == EXIT_ERROR
+    assert "standard output is closed" in nowhere.stderr and "Traceback" not in nowhere.stderr
     # SARIF carries every rule's page: far more than a pipe holds, so the writer meets EPIPE.
     reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     early = _check_process(tmp_path, "--format", "sarif", stdout=reader.stdin, stderr=subprocess.PIPE)

@@ -147,6 +147,30 @@ def test_checks_answered_by_the_daemon_equal_checks_run_in_process(
     assert status.returncode == 1 and "no daemon" in status.stdout
 
 
+def test_a_daemon_answer_that_cannot_be_written_is_one_line(tmp_path: Path, runtime: dict[str, str]) -> None:
+    project = make_project(tmp_path / "app", {"main.py": HANDLER})
+    assert _scalelint(START, project, runtime).returncode == 0
+    check = [sys.executable, "-m", "scalelint", "check", ".", "--format", "sarif"]
+    try:
+        if Path("/dev/full").exists():
+            with open("/dev/full", "w") as full:
+                run = subprocess.run(
+                    check, cwd=project, env=runtime, stdout=full, stderr=subprocess.PIPE, text=True
+                )
+            assert run.returncode == 2
+            assert run.stderr.strip() == "scalelint: error: cannot write the report: No space left on device"
+        # SARIF carries every rule's page: more than a pipe holds, so the client meets EPIPE.
+        reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        early = subprocess.run(
+            check, cwd=project, env=runtime, stdout=reader.stdin, stderr=subprocess.PIPE, text=True
+        )
+        reader.communicate()
+        assert early.returncode == 1 and "Traceback" not in early.stderr, early.stderr
+        assert _runs(project, runtime) >= 2  # the daemon answered them
+    finally:
+        _scalelint(["daemon", "stop"], project, runtime)
+
+
 def test_a_check_runs_in_process_when_no_daemon_answers(
     tmp_path: Path, runtime: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,6 +421,16 @@ INHERITANCE_CASES = {
             "repo.py": CONNECTS + 'DSN = "dbname=app"\n',
         },
         {"repo.py": CONNECTS + 'DSN = "dbname=app port=6432"\n'},
+    ),
+    # the chain step through a `Depends` alias names the alias's file after its module
+    # changed around it (a literal, a function body): the caller's edges are kept
+    "literal beside a dependency alias": (
+        {"main.py": DEPS_MAIN, "deps.py": DEPS + "PAGE = 50\n"},
+        {"deps.py": DEPS + "PAGE = 100\n"},
+    ),
+    "body edit beside a dependency alias": (
+        {"main.py": DEPS_MAIN, "deps.py": DEPS + "def helper():\n    print(1)\n"},
+        {"deps.py": DEPS + "def helper():\n    print(2)\n"},
     ),
     # a cycle in resolution: the answer must not depend on which module was analysed first
     "resolution cycle": (
