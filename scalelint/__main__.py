@@ -46,16 +46,13 @@ def _leave(code: object) -> None:
     else:
         print(code, file=sys.stderr)
         status = 1
-    try:
-        if sys.stdout is not None:  # None when the process was started with stdout closed
-            sys.stdout.flush()
-    except BrokenPipeError:
-        pass  # the reader stopped early (`scalelint check | head`): what it read is all it wanted
-    except (OSError, ValueError) as error:
-        # The report did not reach its destination (a full disk): not a result to exit on.
-        message = getattr(error, "strerror", None) or str(error)
+    from scalelint.output import write_stdout
+
+    # What is still buffered: a report that did not reach its destination is not a result.
+    problem = write_stdout("") if sys.stdout is not None else None
+    if problem is not None:
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            print(f"scalelint: error: cannot write the report: {message}", file=sys.stderr)
+            print(f"scalelint: error: cannot write the report: {problem}", file=sys.stderr)
         status = 2
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()

@@ -20,6 +20,7 @@ from scalelint.config import Config, ConfigError, find_root, load_config
 from scalelint.daemon import IDLE_TIMEOUT
 from scalelint.findings import Severity
 from scalelint.knowledge import KnowledgeError
+from scalelint.output import write_stdout
 from scalelint.report import FORMATS
 
 if TYPE_CHECKING:
@@ -221,16 +222,10 @@ def _write_report(result: RunResult, output_format: str, output: Path | None) ->
 
     render = reporter(output_format)
     if output is None:
-        if sys.stdout is None:
-            raise ConfigError("cannot write the report: standard output is closed (use --output FILE)")
-        try:
-            sys.stdout.write(render(result, _color(sys.stdout) and output_format in ("text", "checklist")))
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader stopped early (`| head`); what is still buffered goes nowhere.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except OSError as error:
-            raise ConfigError(f"cannot write the report: {error.strerror}") from None
+        color = sys.stdout is not None and _color(sys.stdout) and output_format in ("text", "checklist")
+        problem = write_stdout(render(result, color))
+        if problem is not None:
+            raise ConfigError(f"cannot write the report: {problem}")
         return
     try:
         output.write_text(render(result, False), encoding="utf-8")

@@ -167,15 +167,12 @@ def forward(argv: list[str]) -> int | None:
     answer = request(find_root(os.getcwd()), message, timeout=None, accept_timeout=ACCEPT_TIMEOUT)
     if answer is None or "code" not in answer:
         return None
+    from scalelint.output import write_stdout
+
     code = answer["code"]
-    try:
-        sys.stdout.write(str(answer.get("stdout", "")))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader stopped early (`| head`); what is still buffered goes nowhere.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except OSError as error:
-        sys.stderr.write(f"scalelint: error: cannot write the report: {error.strerror}\n")
+    problem = write_stdout(str(answer.get("stdout", "")))
+    if problem is not None:
+        sys.stderr.write(f"scalelint: error: cannot write the report: {problem}\n")
         return 2
     sys.stderr.write(str(answer.get("stderr", "")))
     return code if isinstance(code, int) else 2
