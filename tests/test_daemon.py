@@ -353,6 +353,13 @@ def list_contacts():
     conn = {callee}("dbname=app")
     return []
 """
+
+
+def _calling(imports: str, callee: str, at: str = "main.py") -> dict[str, str]:
+    """A file whose handler calls `callee` (made reachable by `imports`)."""
+    return {at: HANDLER_CALLING.format(imports=imports, callee=callee)}
+
+
 CYCLE = """\
 import psycopg2
 from fastapi import FastAPI
@@ -377,14 +384,14 @@ INHERITANCE_CASES = {
     # the importer names the module by a longer name than its shortest one
     "module imported by a longer name": (
         {
-            "main.py": HANDLER_CALLING.format(imports="from src import repo", callee="repo.connect"),
+            **_calling("from src import repo", "repo.connect"),
             "src/repo.py": CONNECTS,
         },
         {"src/repo.py": DOES_NOT},
     ),
     "module imported dotted": (
         {
-            "main.py": HANDLER_CALLING.format(imports="import src.repo", callee="src.repo.connect"),
+            **_calling("import src.repo", "src.repo.connect"),
             "src/repo.py": CONNECTS,
         },
         {"src/repo.py": DOES_NOT},
@@ -392,7 +399,7 @@ INHERITANCE_CASES = {
     # a package reaches its submodule without importing it
     "submodule of the package": (
         {
-            "pkg/__init__.py": HANDLER_CALLING.format(imports="", callee="helpers.connect"),
+            **_calling("", "helpers.connect", at="pkg/__init__.py"),
             "pkg/helpers.py": CONNECTS,
         },
         {"pkg/helpers.py": DOES_NOT},
@@ -400,7 +407,7 @@ INHERITANCE_CASES = {
     # a name added to a module that another module looked for (and did not find) before
     "added name someone looked for": (
         {
-            "main.py": HANDLER_CALLING.format(imports="from repo import connect", callee="connect"),
+            **_calling("from repo import connect", "connect"),
             "repo.py": "import psycopg2\n",
         },
         {"repo.py": "import psycopg2\nconnect = psycopg2.connect\n"},
@@ -408,7 +415,7 @@ INHERITANCE_CASES = {
     # a name added to a package beside the submodule another module reaches
     "added name beside a submodule": (
         {
-            "main.py": HANDLER_CALLING.format(imports="import pkg", callee="pkg.helpers.connect"),
+            **_calling("import pkg", "pkg.helpers.connect"),
             "pkg/__init__.py": "",
             "pkg/helpers.py": CONNECTS,
         },
@@ -417,7 +424,7 @@ INHERITANCE_CASES = {
     # a literal another module imports gets a new value (its importers are kept)
     "literal rebound": (
         {
-            "main.py": HANDLER_CALLING.format(imports="from repo import connect, DSN", callee="connect"),
+            **_calling("from repo import connect, DSN", "connect"),
             "repo.py": CONNECTS + 'DSN = "dbname=app"\n',
         },
         {"repo.py": CONNECTS + 'DSN = "dbname=app port=6432"\n'},
@@ -497,7 +504,7 @@ def test_a_daemon_stops_on_sigterm_and_declines_other_installations(
 def test_a_name_nobody_looked_for_leaves_the_importers_inherited(
     tmp_path: Path, resident: Callable[[Path], None]
 ) -> None:
-    files = {"main.py": HANDLER_CALLING.format(imports="from repo import connect", callee="connect")}
+    files = _calling("from repo import connect", "connect")
     project = make_project(tmp_path / "p", {**files, "repo.py": CONNECTS})
     resident(project)
     _run(project)
@@ -514,9 +521,7 @@ def test_a_name_nobody_looked_for_leaves_the_importers_inherited(
 def test_a_literal_given_another_value_leaves_the_importers_inherited(
     tmp_path: Path, resident: Callable[[Path], None], value: str, stale: set[str]
 ) -> None:
-    files = {
-        "main.py": HANDLER_CALLING.format(imports="from repo import connect, PAGE_SIZE", callee="connect")
-    }
+    files = _calling("from repo import connect, PAGE_SIZE", "connect")
     project = make_project(tmp_path / "p", {**files, "repo.py": CONNECTS + "PAGE_SIZE = 50\n"})
     resident(project)
     _run(project)
