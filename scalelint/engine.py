@@ -451,10 +451,8 @@ def _run(
             raise ConfigError(f"path not found: {missing[0]}")
     analysed = discovered if reported is discovered else sorted(set(discovered) | set(reported))
     listed = [(path, _relative_name(path, root)) for path in analysed]
-    if reported is discovered:
-        in_scope = {name for _, name in listed}
-    else:
-        in_scope = {_relative_name(path, root) for path in reported}
+    name_of = dict(listed)
+    in_scope = {name_of[path] for path in reported}
     inputs = _Inputs(
         listed=listed,
         stats=_stat_all(listed),
