@@ -236,14 +236,17 @@ def load_all(
     progress: Progress | None = None,
     sizes: list[int] | None = None,
     meanwhile: Callable[[], object] | None = None,
+    overlap: bool = False,
 ) -> list[_Loaded]:
-    """Phase 1 for every file, in worker processes when there are enough files.
+    """Phase 1 for every file, in worker processes when there are enough files, or when
+    `overlap` asks for a worker to parse a few files while this process runs `meanwhile`.
 
     Workers get paths in chunks and send back facts as blobs (never trees); results
     keep the input order, so the output is the same for every `jobs` value. While the
-    workers start and parse, this process runs `meanwhile` (phase 2's set-up).
+    workers start and parse, this process runs `meanwhile` (phase 2's set-up). In
+    process, `meanwhile` is the caller's to run.
     """
-    if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
+    if jobs <= 1 or not files or (len(files) < PARALLEL_MIN_FILES and not overlap):
         results = []
         for index, item in enumerate(files, start=1):
             results.append(_load(*item, dialect))
@@ -256,7 +259,7 @@ def load_all(
     count = 0
     from concurrent.futures import ProcessPoolExecutor, as_completed  # not needed by a warm run
 
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_start) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start) as pool:
         futures = {pool.submit(_load_chunk, [files[i] for i in chunk], dialect): chunk for chunk in chunks}
         if meanwhile is not None:
             meanwhile()
@@ -331,12 +334,13 @@ def _parse(
     jobs: int,
     progress: Progress | None,
     meanwhile: Callable[[], object] | None = None,
+    overlap: bool = False,
 ) -> dict[str, tuple[_Loaded, str]]:
     """Phase 1 on these files, each with the name of its facts; the cache keeps them."""
     stats = inputs.stats
     sizes = [stats[relative].size if relative in stats else 0 for _, relative in todo]
     parsed: dict[str, tuple[_Loaded, str]] = {}
-    for loaded in load_all(todo, inputs.config.dialect, jobs, progress, sizes, meanwhile):
+    for loaded in load_all(todo, inputs.config.dialect, jobs, progress, sizes, meanwhile, overlap):
         path = loaded.facts.path
         if loaded.warning or not loaded.digest:
             parsed[path] = (loaded, f"unread:{loaded.warning}")
@@ -506,7 +510,22 @@ def _analyse(
     warnings: list[str] = []
     if state.todo or not listed:  # a dialect is checked where sqlglot would be imported anyway
         check_dialect(config)
-    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile=lambda: _phase_two_setup(inputs))
+    # After an edit, a worker parses the few changed files (importing libcst takes longer
+    # than parsing them) while this process reads every other file's facts back.
+    early: dict[str, FileFacts] = {}
+    overlap = (
+        jobs > 1
+        and cache is not None
+        and _resident is None
+        and 0 < len(state.todo) < PARALLEL_MIN_FILES <= len(state.hits)
+    )
+
+    def meanwhile() -> None:
+        _phase_two_setup(inputs)
+        if overlap and cache is not None:
+            early.update(cache.facts(state.hits))
+
+    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile, overlap)
     for path, (loaded, facts_id) in parsed.items():
         facts[path] = loaded.facts
         facts_ids[path] = facts_id
@@ -520,7 +539,10 @@ def _analyse(
         return _reused(kept, "the files' facts are those of a kept run: its result is reused"), facts_print
     in_memory = _resident_facts(inputs, state, parsed)
     facts.update(in_memory)
-    from_cache = cache.facts([p for p in state.hits if p not in in_memory]) if cache is not None else {}
+    if early:
+        from_cache = early
+    else:
+        from_cache = cache.facts([p for p in state.hits if p not in in_memory]) if cache is not None else {}
     facts.update(from_cache)
     # An entry that could not be read is parsed again (and written anew).
     unread = [
@@ -533,6 +555,8 @@ def _analyse(
     clock.lap("cache read")
     debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
     debug.append(f"{len(from_cache) + len(in_memory)} of {len(listed)} files from the cache")
+    if early:
+        debug.append(f"{len(parsed)} of {len(listed)} files parsed in a worker while the cache was read")
     if cache is not None:
         debug.extend(cache.notes)
     from scalelint.checks import load_checks

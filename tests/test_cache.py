@@ -249,6 +249,7 @@ def test_workers_and_the_cache_change_nothing_in_the_report(tmp_path: Path) -> N
     warm = run([root], config, cwd=root, jobs=2, use_cache=True)
     cached = [re.fullmatch(r"(\d+) of (\d+) files from the cache", note) for note in warm.debug]
     assert [(int(m[1]) + 1, int(m[2])) for m in cached if m] == [(len(listed), len(listed))]
+    assert f"1 of {len(listed)} files parsed in a worker while the cache was read" in warm.debug
     assert render(warm, color=False) == one_process
 
 
