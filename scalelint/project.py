@@ -983,7 +983,6 @@ class ProjectModel:
 
 POOLER_PORTS = {"6432", "6543"}  # PgBouncer's default port, Supabase's transaction pooler
 POOLER_IN_DSN = re.compile(r":(6432|6543)(/|$|\?)|pgbouncer=true", re.I)
-POOLER_HINT = re.compile(r"6432|6543|pgbouncer", re.I)  # found in every text POOLER_IN_DSN matches
 
 
 def has_pooler_marker(text: str) -> bool:
@@ -992,9 +991,9 @@ def has_pooler_marker(text: str) -> bool:
 
 
 def _pooler_evidence(facts: FileFacts) -> str | None:
-    texts = list(_strings(facts))
-    # One search over all of them first: most files name no pooler port at all.
-    if POOLER_HINT.search("\n".join(texts)) and any(has_pooler_marker(text) for text in texts):
+    if not facts.names_pooler:
+        return None  # most files: phase 1 found no pooler port anywhere in the text
+    if any(has_pooler_marker(text) for text in _strings(facts)):
         return f"a connection string in {facts.path} points at a pooler"
     for name, value in facts.module_vars:
         if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:

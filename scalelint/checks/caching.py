@@ -5,7 +5,7 @@ query depends on. (Hot reads with no cache in front, SL202, are `checks/hot_read
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
@@ -848,7 +848,7 @@ class QueryInput:
 
 
 def _query_inputs(
-    project: ProjectModel, function: FuncRef, lines: tuple[int, int], helpers: dict[FuncRef, set[str]]
+    project: ProjectModel, function: FuncRef, lines: tuple[int, int], taken: Callable[[FuncRef], set[str]]
 ) -> list[QueryInput]:
     """What the queries between two lines take: SQL parameters, ORM / Supabase filter and
     page arguments, queryset slices, and what is passed to a helper's parameters that
@@ -864,30 +864,41 @@ def _query_inputs(
         helper = edges.get(site.span)
         if site.span in queries or _is_query_site(site):
             found.extend(QueryInput(value, site) for value in values)
-        elif helper is not None and helpers.get(helper):
+        elif helper is not None and (names := taken(helper)):
             params = [p.name for p in project.functions[helper].params]
             if params[:1] in (["self"], ["cls"]) and isinstance(site.callee, Attr):
                 params = params[1:]
             passed = [*zip(params, site.args, strict=False), *site.kwargs]
-            found.extend(QueryInput(value, site, True) for name, value in passed if name in helpers[helper])
+            found.extend(QueryInput(value, site, True) for name, value in passed if name in names)
         for value in [site.callee, *values]:
             found.extend(QueryInput(bound, site) for bound in _query_slices(value) if bound is not None)
     return found
 
 
-def _query_helpers(project: ProjectModel) -> dict[FuncRef, set[str]]:
-    """Project functions that run a query, and which of their parameters it takes."""
-    helpers: dict[FuncRef, set[str]] = {}
-    for function, fn in project.functions.items():
+class _QueryHelpers:
+    """Which parameters of a project function its own queries take (none when it runs no
+    query), worked out for the functions a cached region calls, once each."""
+
+    def __init__(self, project: ProjectModel) -> None:
+        self.project = project
+        self.known: dict[FuncRef, set[str]] = {}
+
+    def taken(self, function: FuncRef) -> set[str]:
+        if function not in self.known:
+            self.known[function] = self._taken(function)
+        return self.known[function]
+
+    def _taken(self, function: FuncRef) -> set[str]:
+        project = self.project
         if not any(op.op == "db.query" for op in project.operations.get(function, ())):
-            continue
+            return set()
+        fn = project.functions[function]
         scope = _key_scope(project, function)
         names = {p.name for p in fn.params}
         taken: set[str] = set()
-        for query in _query_inputs(project, function, (0, fn.span.end_line), {}):
+        for query in _query_inputs(project, function, (0, fn.span.end_line), lambda _: set()):
             taken |= {path[0] for path in _atoms(scope, query.value) or set() if path[0] in names}
-        helpers[function] = taken
-    return helpers
+        return taken
 
 
 def _cached_under(
@@ -927,7 +938,7 @@ def _display(path: Path) -> str:
 
 @check("SL206")
 def incomplete_cache_key(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    helpers: dict[FuncRef, set[str]] | None = None
+    helpers = _QueryHelpers(project)
     for read in project.all_operations():
         is_read = read.op == "cache.get" or read.api.endswith(".get_or_set")
         if not is_read or project.routing.one_off(read.function):
@@ -940,10 +951,9 @@ def incomplete_cache_key(project: ProjectModel, config: Config) -> Iterator[Find
         key_inputs = _union(replace(scope, lists=False), key, 0)
         if key_inputs is None:
             continue  # built where we cannot see, or from ambient state: it may hold anything
-        helpers = helpers if helpers is not None else _query_helpers(project)
         params = set(scope.params.values())
         missing: dict[Path, QueryInput] = {}
-        for query in _query_inputs(project, read.function, lines, helpers):
+        for query in _query_inputs(project, read.function, lines, helpers.taken):
             for path in _atoms(scope, query.value) or set():
                 if _varies_per_request(path, params) and not _covers(key_inputs, path):
                     missing.setdefault(path, query)

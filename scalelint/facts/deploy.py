@@ -26,6 +26,9 @@ CONFIG_FILES = (
     "compose*.yml",
     "compose*.yaml",
 )
+# In every text that names a connection through PgBouncer or Supabase's pooler (their
+# ports, `pgbouncer=true`); a file without it has no such connection string.
+POOLER_HINT = re.compile(r"6432|6543|pgbouncer", re.I)
 INI_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*$")
 SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 # `--workers 8`, `-w 8`, `WEB_CONCURRENCY=8`, and the exec form `"--workers", "8"`.

@@ -15,6 +15,7 @@ from typing import TypeGuard
 
 import libcst as cst
 
+from scalelint.facts.deploy import POOLER_HINT
 from scalelint.facts.formatted import FormattedText
 from scalelint.facts.loops import (
     changed_names,
@@ -1214,6 +1215,7 @@ def python_facts(path: str, source: str, dialect: str = DEFAULT_DIALECT) -> File
         suppressions=suppressions,
         unparsed_sql=visitor.sql_failures,
         notes=notes,
+        names_pooler=POOLER_HINT.search(source) is not None,
     )
 
 
