@@ -162,6 +162,8 @@ class ProjectModel:
         self._per_file: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._per_module: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._misses: set[tuple[str, str]] = set()  # (module, name) looked for and not bound
+        self._definitions: dict[str, dict[str, list[CallSite]]] = {}  # see `_module_definitions`
+        self._class_callees: dict[ClassRef, tuple[FuncRef, ...]] = {}  # see `callees`
         self._index_modules()
         for facts in self.files.values():
             module = self._canonical.get(facts.path)
@@ -721,10 +723,18 @@ class ProjectModel:
         in a parameter runs the provider on every call.
         """
 
+        functions, resolve = self.functions, self.resolve
+
         def runs(ref: FuncRef, fn: FunctionFacts) -> tuple[tuple[CallSite, FuncRef], ...]:
             found: list[tuple[CallSite, FuncRef]] = []
             for site in fn.calls:
-                found.extend((site, target) for target in self.callees(self.resolve(site.callee, ref.module)))
+                # `callees`, spelled out for the common cases (most calls reach no project code).
+                target = resolve(site.callee, ref.module)
+                if isinstance(target, FuncRef):
+                    if target in functions:
+                        found.append((site, target))
+                elif isinstance(target, ClassRef):
+                    found.extend((site, callee) for callee in self.callees(target))
             for site, module in self._dependency_calls(ref, fn):
                 spec = self.spec_of(site.callee, module)
                 if spec is not None and spec.role == "dependency" and site.args:
@@ -766,7 +776,7 @@ class ProjectModel:
                 found = self._definition(alias, ref.module)
                 if found is not None:
                     module, name = found
-                    defining = [site for site in self.modules[module].module_calls if site.defines == name]
+                    defining = self._module_definitions(module).get(name, ())
                     if not defining:
                         self._missed(module, name)
                     for site in defining:
@@ -796,6 +806,17 @@ class ProjectModel:
                     by_value.setdefault(site, facts.path)
         return by_identity, by_value
 
+    def _module_definitions(self, module: str) -> dict[str, list[CallSite]]:
+        """A module's module-level calls that define a name (`Conn = Annotated[..., Depends(f)]`),
+        by that name; read once per module and run."""
+        table = self._definitions.get(module)
+        if table is None:
+            table = self._definitions[module] = {}
+            for site in self.modules[module].module_calls:
+                if site.defines:
+                    table.setdefault(site.defines, []).append(site)
+        return table
+
     def _definition(self, alias: Global | Imported, module: str) -> tuple[str, str] | None:
         if isinstance(alias, Global):
             return (module, alias.name)
@@ -804,17 +825,27 @@ class ProjectModel:
         # By the module's canonical name, whichever name the import used (`src.deps`).
         return (self._canonical[facts.path], name) if facts is not None else None
 
-    def callees(self, target: Ref | None) -> list[FuncRef]:
+    def callees(self, target: Ref | None) -> tuple[FuncRef, ...]:
+        """The project functions calling `target` runs: a function, or for a class its
+        `__init__` and the methods a framework calls on it (once per class and run)."""
         if isinstance(target, FuncRef):
-            return [target] if target in self.functions else []
+            return (target,) if target in self.functions else ()
         if not isinstance(target, ClassRef):
-            return []
+            return ()
+        known = self._class_callees.get(target)
+        if known is not None:
+            return known
+        cuts = self._cuts
         methods = self.class_methods(target)
         names = ["__init__"]
         spec = self.class_spec(target, frozenset({"called-class"}))
         if spec is not None:
             names += [n for n in methods if any(fnmatch(n, p) for p in spec.handler_methods)]
-        return [methods[n] for n in dict.fromkeys(names) if n in methods and methods[n] in self.functions]
+        functions = self.functions
+        found = tuple(methods[n] for n in dict.fromkeys(names) if n in methods and methods[n] in functions)
+        if self._cuts == cuts:  # met no cycle of bases (see `_once`)
+            self._class_callees[target] = found
+        return found
 
     @cached_property
     def imported_roots(self) -> frozenset[str]:

@@ -54,9 +54,16 @@ class RequestPath:
 
     # ---- what decorators and base classes say ---------------------------------------
 
-    def _decorated(self) -> Iterator[_Decorated]:
+    @cached_property
+    def _decorated(self) -> list[_Decorated]:
+        """Functions whose decorators the knowledge (or the config) gives a role."""
+        return list(self._find_decorated())
+
+    def _find_decorated(self) -> Iterator[_Decorated]:
         project = self.project
         for ref, fn in project.functions.items():
+            if not fn.decorators:
+                continue
             for decorator in fn.decorators:
                 spec = project.spec_of(decorator.callee, ref.module)
                 if spec is None:
@@ -85,7 +92,7 @@ class RequestPath:
     @cached_property
     def memoized(self) -> frozenset[FuncRef]:
         """Functions whose result a decorator caches: they run once, not per request."""
-        return frozenset(d.function for d in self._decorated() if d.spec.role == "memoize")
+        return frozenset(d.function for d in self._decorated if d.spec.role == "memoize")
 
     @cached_property
     def background(self) -> dict[FuncRef, str]:
@@ -93,6 +100,7 @@ class RequestPath:
         project = self.project
         found: dict[FuncRef, str] = {}
         kinds: dict[str, str | None] = {}  # a module's functions share its path's kind
+        configured = self.settings.background
         for ref in project.functions:
             if ref.module not in kinds:
                 kinds[ref.module] = _path_kind(project.path_of(ref))
@@ -101,9 +109,9 @@ class RequestPath:
                 found[ref] = "test code"
             elif kind is not None:
                 found[ref] = kind
-            elif any(fnmatch(f"{ref.module}.{ref.qualname}", p) for p in self.settings.background):
+            elif configured and any(fnmatch(f"{ref.module}.{ref.qualname}", p) for p in configured):
                 found[ref] = "configured as background"
-        for item in self._decorated():
+        for item in self._decorated:
             if item.spec.role == "task":
                 found.setdefault(item.function, f"a {item.spec.framework or 'background'} task")
         for cls in project.classes:
@@ -125,7 +133,7 @@ class RequestPath:
     def handlers(self) -> dict[FuncRef, Handler]:
         """Every request handler found, by function (background code excluded)."""
         found: dict[FuncRef, Handler] = {}
-        for item in self._decorated():
+        for item in self._decorated:
             if item.spec.role == "route":
                 prefix = self._prefix(item.receiver, item.function.module)
                 route = prefix + item.route if item.route is not None else None
@@ -140,11 +148,16 @@ class RequestPath:
         for cls in self.project.classes:
             for handler in self._class_handlers(cls):
                 found.setdefault(handler.function, handler)
+        configured = self.settings.handlers
         for ref, fn in self.project.functions.items():
-            params = tuple(p.name for p in fn.params)
-            if ref.qualname != MODULE_BODY and "." not in ref.qualname and params == LAMBDA_PARAMS:
+            if (
+                len(fn.params) == len(LAMBDA_PARAMS)
+                and tuple(p.name for p in fn.params) == LAMBDA_PARAMS
+                and ref.qualname != MODULE_BODY
+                and "." not in ref.qualname
+            ):
                 found.setdefault(ref, Handler(ref, "aws-lambda"))
-            if any(fnmatch(f"{ref.module}.{ref.qualname}", p) for p in self.settings.handlers):
+            if configured and any(fnmatch(f"{ref.module}.{ref.qualname}", p) for p in configured):
                 found.setdefault(ref, Handler(ref, "configured"))
         return {ref: h for ref, h in found.items() if ref not in self.background}
 

@@ -25,6 +25,7 @@ from scalelint.facts.model import (
     Const,
     DictLiteral,
     Global,
+    Imported,
     IndexDef,
     Instance,
     Item,
@@ -42,6 +43,21 @@ from scalelint.request_path_types import FuncRef
 
 # Batch operations (`batch_op.create_index(name, columns)`) leave out the table name the
 # `op.` form takes at this position.
+# The `op.` operations whose schema effect `_alembic` replays (SQL given to `op.execute`
+# is read as SQL, like any other string).
+ALEMBIC_OPERATIONS = frozenset(
+    {
+        "create_table",
+        "add_column",
+        "create_index",
+        "drop_index",
+        "drop_column",
+        "drop_table",
+        "create_unique_constraint",
+        "create_primary_key",
+        "create_foreign_key",
+    }
+)
 BATCH_TABLE_ARGUMENT = {
     "create_index": 1,
     "add_column": 0,
@@ -331,7 +347,9 @@ class _Builder:
                 for statement in site.sql:
                     for change in statement.schema:
                         yield _Applied(change, Where(path, site.span.line), "sql")
-                operation, call = self._alembic_call(site, ref)
+                operation, call = ("", site)
+                if _may_be_alembic(site.callee):
+                    operation, call = self._alembic_call(site, ref)
                 if operation:
                     for change in _alembic(operation, call, sites):
                         yield _Applied(change, Where(path, change.line or site.span.line), "alembic")
@@ -751,6 +769,17 @@ def _inside(inner: Span, outer: Span) -> bool:
         outer.end_line,
         outer.end_column,
     )
+
+
+def _may_be_alembic(callee: Value) -> bool:
+    """Whether a call can be one of `ALEMBIC_OPERATIONS`, by the name it calls when that
+    name is spelled out (`op.create_index`, an import of it); a bare local name or a
+    computed callee may stand for anything, so it is resolved."""
+    if isinstance(callee, Attr):
+        return callee.attr in ALEMBIC_OPERATIONS
+    if isinstance(callee, Imported):
+        return callee.dotted.rpartition(".")[2] in ALEMBIC_OPERATIONS
+    return True
 
 
 def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Iterator[SchemaChange]:
