@@ -26,10 +26,13 @@ import pickle
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -111,25 +114,60 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_constructor_fields: dict[type, tuple[str, ...] | None] = {}
+class _Reduction(NamedTuple):
+    """How `_FactsPickler` writes instances of one dataclass: its fields' values in
+    `__init__` order (read by one `attrgetter`), and which fields may hold a frozenset."""
+
+    fields: Callable[[Any], Any]
+    single: bool  # one field: `attrgetter` gives the value, not a tuple
+    sets: tuple[bool, ...] | None  # None when no field can hold a frozenset
 
 
-def constructor_fields(cls: type) -> tuple[str, ...] | None:
-    """The fields to pass to `cls(...)` positionally to rebuild an instance, or None.
+_reductions: dict[type, _Reduction | None] = {}
 
-    Only for dataclasses whose generated `__init__` takes every field positionally and
-    stores it unchanged; anything else is pickled the usual way.
+
+def _reduction(cls: type) -> _Reduction | None:
+    """How to write `cls`, or None to pickle it the usual way.
+
+    Only dataclasses whose generated `__init__` takes every field positionally and
+    stores it unchanged are written as `(cls, field values)`.
     """
-    if cls in _constructor_fields:
-        return _constructor_fields[cls]
-    names: tuple[str, ...] | None = None
+    if cls in _reductions:
+        return _reductions[cls]
+    found: _Reduction | None = None
     params = cls.__dict__.get("__dataclass_params__")  # this class itself, not a parent, is the dataclass
     if params is not None and params.init and not hasattr(cls, "__post_init__"):
         fields = dataclasses.fields(cls)
-        if all(f.init and not f.kw_only for f in fields):
-            names = tuple(f.name for f in fields)
-    _constructor_fields[cls] = names
-    return names
+        if fields and all(f.init and not f.kw_only for f in fields):
+            names = [f.name for f in fields]
+            sets = tuple(_may_hold_set(cls, name) for name in names)
+            found = _Reduction(attrgetter(*names), len(names) == 1, sets if any(sets) else None)
+    _reductions[cls] = found
+    return found
+
+
+def _may_hold_set(cls: type, name: str) -> bool:
+    """Whether field `name` of `cls` may hold a frozenset, directly or in tuples (a field
+    holding another dataclass does not count: that one is written by its own reduction).
+    Unknown annotations count as yes."""
+    try:
+        hint = typing.get_type_hints(cls)[name]
+    except Exception:  # an annotation that does not evaluate: assume the worst
+        return True
+    return _holds_set_type(hint)
+
+
+def _holds_set_type(hint: Any) -> bool:
+    if hint is Any or hint is object:
+        return True
+    if dataclasses.is_dataclass(hint) or hint in (str, int, float, bool, bytes, type(None)):
+        return False
+    origin = typing.get_origin(hint)
+    if origin in (frozenset, set):
+        return True
+    if origin in (tuple, typing.Union, types.UnionType):
+        return any(_holds_set_type(arg) for arg in typing.get_args(hint) if arg is not Ellipsis)
+    return True  # anything else (a dict, a type variable): assume it may
 
 
 class _Sorted:
@@ -163,10 +201,15 @@ def _holds_set(item: Any) -> bool:
 class _FactsPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
-        names = constructor_fields(cls)
-        if names is None:
+        how = _reductions[cls] if cls in _reductions else _reduction(cls)
+        if how is None:
             return NotImplemented
-        return cls, tuple([_ordered(getattr(obj, name)) for name in names])
+        values = how.fields(obj)
+        if how.single:
+            values = (values,)
+        if how.sets is not None:
+            values = tuple([_ordered(v) if may else v for v, may in zip(values, how.sets, strict=True)])
+        return cls, values
 
 
 def dump_facts(value: object) -> bytes:

@@ -275,12 +275,14 @@ def test_checking_the_root_reports_what_report_scope_finds(tmp_path: Path) -> No
 
 
 def test_equal_facts_give_equal_bytes_in_every_process() -> None:
-    # A dict display becomes frozensets: their order follows string hashes, which differ
-    # between processes; the blob (and the facts' name, its digest) must not.
+    # A dict display and the codes of a suppression become frozensets: their order follows
+    # string hashes, which differ between processes; the blob (and the facts' name, its
+    # digest) must not.
     probe = (
         "from scalelint.cache import dump_facts, content_digest\n"
         "from scalelint.facts.python import python_facts\n"
         'source = \'DATABASES = {"default": {"ENGINE": "x", "HOST": "db", "PORT": "5432"}}\\n\'\n'
+        "source += 'x = 1  # noqa: SL101, SL102, SL203, SL601, SL602\\n'\n"
         "print(content_digest(dump_facts(python_facts('settings.py', source))))"
     )
     digests = {
