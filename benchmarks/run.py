@@ -9,6 +9,7 @@ the median ratio of each pair, so machine noise hits both sides alike:
 
   cold-1      scalelint --no-cache --jobs 1        / floor          target <= 2.0
   cold-2      scalelint --no-cache --jobs 2        / cold-1         target <= 0.55
+              (next to it, the floor's own: parse_floor.py --jobs 2 / --jobs 1)
   warm        scalelint (cache full, no change)    / cold-1         target <= 0.03
   warm-1      scalelint (one file changed: a comment, then code) / cold-1  target <= 0.05 + that file
               (the code edit also answered by `scalelint daemon`); "that file" is what
@@ -41,9 +42,17 @@ def timed(command: list[str], cwd: Path | None = None) -> float:
     return time.perf_counter() - start
 
 
-def floor_seconds(targets: list[Path]) -> float:
+def floor_seconds(targets: list[Path], jobs: int = 1) -> float:
     out = subprocess.run(
-        [sys.executable, str(SHARED / "parse_floor.py"), "--mode", "libcst", *map(str, targets)],
+        [
+            sys.executable,
+            str(SHARED / "parse_floor.py"),
+            "--mode",
+            "libcst",
+            "--jobs",
+            str(jobs),
+            *map(str, targets),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -155,6 +164,11 @@ def main() -> None:
     cold_1 = top
     ratio, top, bottom = median_ratio(args.pairs, lambda: cold(2), lambda: cold(1))
     rows.append(("cold-2 / cold-1", ratio, f"{top:.2f}s vs {bottom:.2f}s", 0.55))
+    # What two cores give this machine for the parse alone, measured alongside.
+    ratio, top, bottom = median_ratio(
+        args.pairs, lambda: floor_seconds(targets, jobs=2), lambda: floor_seconds(targets)
+    )
+    rows.append(("  the floor itself: 2 processes / 1", ratio, f"{top:.2f}s vs {bottom:.2f}s", float("inf")))
 
     subprocess.run(
         [sys.executable, "-m", "scalelint", "clean", str(tier)], stdout=subprocess.DEVNULL, check=True
