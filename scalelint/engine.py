@@ -244,37 +244,48 @@ def load_all(
     Workers get paths in chunks and send back facts as blobs (never trees); results
     keep the input order, so the output is the same for every `jobs` value. While the
     workers start and parse, this process runs `meanwhile` (phase 2's set-up). In
-    process, `meanwhile` is the caller's to run.
+    process, `meanwhile` is the caller's to run. When worker processes cannot be started
+    or one dies (killed for memory, say), the files they did not return are parsed here.
     """
     if jobs <= 1 or not files or (len(files) < PARALLEL_MIN_FILES and not overlap):
-        results = []
-        for index, item in enumerate(files, start=1):
-            results.append(_load(*item, dialect))
-            _parsed_one()
-            if progress is not None:
-                progress(index, len(files))
-        return results
+        return _load_here(files, dialect, progress)
     chunks = _chunks(files, sizes or [0] * len(files), jobs)
     done: list[_Loaded | None] = [None] * len(files)
     count = 0
     from concurrent.futures import ProcessPoolExecutor, as_completed  # not needed by a warm run
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start) as pool:
-        futures = {pool.submit(_load_chunk, [files[i] for i in chunk], dialect): chunk for chunk in chunks}
-        if meanwhile is not None:
-            meanwhile()
-        for future in as_completed(futures):
-            with gc_paused():
-                for index, (blob, digest, warning) in zip(futures[future], future.result(), strict=True):
-                    facts = load_facts(blob)
-                    if facts is None:  # cannot happen short of a broken worker: parse here instead
-                        done[index] = _load(*files[index], dialect)
-                    else:
-                        done[index] = _Loaded(facts, digest, warning, blob)
-            count += len(futures[future])
-            if progress is not None:
-                progress(count, len(files))
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start) as pool:
+            futures = {pool.submit(_load_chunk, [files[i] for i in c], dialect): c for c in chunks}
+            if meanwhile is not None:
+                meanwhile()
+            for future in as_completed(futures):
+                with gc_paused():
+                    for index, (blob, digest, warning) in zip(futures[future], future.result(), strict=True):
+                        facts = load_facts(blob)
+                        if facts is None:  # cannot happen short of a broken worker: parse here instead
+                            done[index] = _load(*files[index], dialect)
+                        else:
+                            done[index] = _Loaded(facts, digest, warning, blob)
+                count += len(futures[future])
+                if progress is not None:
+                    progress(count, len(files))
+    except (BrokenProcessPool, OSError, ImportError, NotImplementedError):
+        left = [index for index, item in enumerate(done) if item is None]
+        for index, loaded in zip(left, _load_here([files[i] for i in left], dialect, None), strict=True):
+            done[index] = loaded
     return [item for item in done if item is not None]
+
+
+def _load_here(files: list[tuple[Path, str]], dialect: str, progress: Progress | None) -> list[_Loaded]:
+    results = []
+    for index, item in enumerate(files, start=1):
+        results.append(_load(*item, dialect))
+        _parsed_one()
+        if progress is not None:
+            progress(index, len(files))
+    return results
 
 
 @dataclass
@@ -556,7 +567,7 @@ def _analyse(
     debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
     debug.append(f"{len(from_cache) + len(in_memory)} of {len(listed)} files from the cache")
     if early:
-        debug.append(f"{len(parsed)} of {len(listed)} files parsed in a worker while the cache was read")
+        debug.append(f"{len(parsed)} of {len(listed)} files handed to a worker while the cache was read")
     if cache is not None:
         debug.extend(cache.notes)
     from scalelint.checks import load_checks
@@ -681,7 +692,11 @@ def _phase_two_setup(inputs: _Inputs) -> None:
 
 def _reused(kept: RunResult, note: str) -> RunResult:
     kept._lines.clear()
-    kept.debug = [n for n in kept.debug if not n.endswith("files from the cache") and "is reused" not in n]
+    kept.debug = [
+        n
+        for n in kept.debug
+        if not n.endswith(("files from the cache", "while the cache was read")) and "is reused" not in n
+    ]
     kept.debug.append(note)
     return kept
 

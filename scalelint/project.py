@@ -893,9 +893,8 @@ class ProjectModel:
             if setting.value.lower() == "transaction":
                 return f"pool_mode = transaction in {path}:{setting.line}"
         for facts in self.files.values():
-            found = self.per_file("pooler", facts, _pooler_evidence)
-            if found is not None:
-                return found
+            if facts.pooler is not None:
+                return facts.pooler
         return None
 
     # ---- what a call may do, transitively -------------------------------------------
@@ -1010,38 +1009,6 @@ class ProjectModel:
         if self._cuts == cuts:
             table[key] = value
         return value
-
-
-POOLER_PORTS = {"6432", "6543"}  # PgBouncer's default port, Supabase's transaction pooler
-POOLER_IN_DSN = re.compile(r":(6432|6543)(/|$|\?)|pgbouncer=true", re.I)
-
-
-def has_pooler_marker(text: str) -> bool:
-    """A connection string that goes through PgBouncer or Supabase's pooler."""
-    return bool(POOLER_IN_DSN.search(text))
-
-
-def _pooler_evidence(facts: FileFacts) -> str | None:
-    if not facts.names_pooler:
-        return None  # most files: phase 1 found no pooler port anywhere in the text
-    if any(has_pooler_marker(text) for text in _strings(facts)):
-        return f"a connection string in {facts.path} points at a pooler"
-    for name, value in facts.module_vars:
-        if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
-            return f"Django's DATABASES in {facts.path} use a pooler port"
-    return None
-
-
-def _strings(facts: FileFacts) -> Iterator[str]:
-    """String literals a file passes to calls or assigns to module names."""
-    for _, held in facts.module_vars:
-        if isinstance(held, Const) and isinstance(held.value, str):
-            yield held.value
-    for sites in (facts.module_calls, *(fn.calls for fn in facts.functions)):
-        for site in sites:
-            for value in (*site.args, *(v for _, v in site.kwargs)):
-                if isinstance(value, Const) and isinstance(value.value, str):
-                    yield value.value
 
 
 CLASS_NAME = re.compile(r"(^|_)(model|cls|class|klass)$", re.I)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
+from functools import cached_property
 
 from scalelint.facts.model import (
     Attr,
@@ -235,6 +236,10 @@ class _Builder:
         self.schema = Schema()
         self._created_in: dict[str, str] = {}
 
+    @cached_property
+    def alembic_names(self) -> frozenset[str]:
+        return alembic_names(self.project)
+
     # -- replaying DDL -------------------------------------------------------------
 
     def apply(self, change: SchemaChange, where: Where, origin: str, offset: int | None = None) -> None:
@@ -348,7 +353,7 @@ class _Builder:
                     for change in statement.schema:
                         yield _Applied(change, Where(path, site.span.line), "sql")
                 operation, call = ("", site)
-                if _may_be_alembic(site.callee):
+                if _may_be_alembic(site.callee, self.alembic_names):
                     operation, call = self._alembic_call(site, ref)
                 if operation:
                     for change in _alembic(operation, call, sites):
@@ -771,14 +776,43 @@ def _inside(inner: Span, outer: Span) -> bool:
     )
 
 
-def _may_be_alembic(callee: Value) -> bool:
-    """Whether a call can be one of `ALEMBIC_OPERATIONS`, by the name it calls when that
-    name is spelled out (`op.create_index`, an import of it); a bare local name or a
-    computed callee may stand for anything, so it is resolved."""
-    if isinstance(callee, Attr):
-        return callee.attr in ALEMBIC_OPERATIONS
-    if isinstance(callee, Imported):
-        return callee.dotted.rpartition(".")[2] in ALEMBIC_OPERATIONS
+def alembic_names(project: ProjectModel) -> frozenset[str]:
+    """The names a call can spell and still be one of `ALEMBIC_OPERATIONS`: the operations,
+    and each module variable or class attribute bound to one of these names, however many
+    times over (`make_index = op.create_index` in a helper module)."""
+    bindings = [
+        (name, spelled)
+        for facts in project.files.values()
+        for name, value in (*facts.module_vars, *(a for c in facts.classes for a in c.attributes))
+        if (spelled := _spelled_name(value)) is not None
+    ]
+    names = set(ALEMBIC_OPERATIONS)
+    grew = True
+    while grew:
+        grew = False
+        for name, spelled in bindings:
+            if spelled in names and name not in names:
+                names.add(name)
+                grew = True
+    return frozenset(names)
+
+
+def _spelled_name(value: Value | None) -> str | None:
+    if isinstance(value, Attr):
+        return value.attr
+    if isinstance(value, Imported):
+        return value.dotted.rpartition(".")[2]
+    if isinstance(value, Global):
+        return value.name
+    return None
+
+
+def _may_be_alembic(callee: Value, names: frozenset[str]) -> bool:
+    """Whether a call can resolve to an Alembic operation, by the name it spells (`names`
+    from `alembic_names`); a bare local name or a computed callee may stand for anything,
+    so it is resolved."""
+    if isinstance(callee, (Attr, Imported)):
+        return _spelled_name(callee) in names
     return True
 
 

@@ -249,8 +249,26 @@ def test_workers_and_the_cache_change_nothing_in_the_report(tmp_path: Path) -> N
     warm = run([root], config, cwd=root, jobs=2, use_cache=True)
     cached = [re.fullmatch(r"(\d+) of (\d+) files from the cache", note) for note in warm.debug]
     assert [(int(m[1]) + 1, int(m[2])) for m in cached if m] == [(len(listed), len(listed))]
-    assert f"1 of {len(listed)} files parsed in a worker while the cache was read" in warm.debug
+    assert f"1 of {len(listed)} files handed to a worker while the cache was read" in warm.debug
     assert render(warm, color=False) == one_process
+
+
+def _worker_dies(chunk, dialect):
+    os._exit(9)  # as if killed for memory
+
+
+def test_a_worker_that_dies_costs_nothing_but_time(tmp_path: Path, monkeypatch) -> None:
+    root = _every_fixture(tmp_path)
+    config = load_config(root)
+    expected = render(run([root], config, cwd=root, jobs=1), color=False)
+    monkeypatch.setattr(engine, "_load_chunk", _worker_dies)  # forked workers see it too
+    assert render(run([root], config, cwd=root, jobs=2), color=False) == expected
+    run([root], config, cwd=root, jobs=1, use_cache=True)  # fill the cache, then edit a file:
+    edited = root / "apps" / "demo" / "app" / "repo.py"  # a worker parses it (the overlap)
+    edited.write_text(edited.read_text() + "\nEDITED = True\n")
+    warm = run([root], config, cwd=root, jobs=2, use_cache=True)
+    assert render(warm, color=False) == expected
+    assert any(note.endswith("while the cache was read") for note in warm.debug)
 
 
 def test_kept_result_is_not_reused_by_other_scalelint_code(tmp_path: Path, monkeypatch) -> None:

@@ -331,3 +331,24 @@ def test_item_stores_skip_literal_keys_and_literal_dicts_are_kept_as_arguments()
     updates = [site.args[0] for site in fn.calls if site.text.startswith("_cache.update")]
     assert isinstance(updates[0], DictLiteral) and updates[0].keys == frozenset({"beta"})
     assert updates[1] is None
+
+
+POOLED = {
+    "plain": 'DSN = "postgresql://u:p@db.example.com:6543/postgres"\n',
+    "continued": 'DSN = "postgresql://u:p@host:65\\\n43/postgres"\n',
+    "concatenated": 'DSN = ("postgresql://u:p@host:65" "43/db")\n',
+    "escaped": 'pool = connect("postgresql://host/db?pg\\x62ouncer=true")\n',
+    "django": 'DATABASES = {"default": {"HOST": "db", "PORT": "6432"}}\n',
+}
+NOT_POOLED = {
+    "direct": 'DSN = "postgresql://u:p@db.example.com:5432/postgres"\n',
+    "port number in prose": 'HELP = "use port 6543 for the pooler"\n',
+    "in a comment": '# DSN = "postgresql://host:6543/db"\nDSN = "postgresql://host:5432/db"\n',
+}
+
+
+def test_pooler_evidence_is_read_from_strings_as_python_decodes_them() -> None:
+    for name, source in POOLED.items():
+        assert python_facts("settings.py", source).pooler is not None, name
+    for name, source in NOT_POOLED.items():
+        assert python_facts("settings.py", source).pooler is None, name

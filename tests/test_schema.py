@@ -335,3 +335,38 @@ def test_an_index_serves_its_leading_column_and_the_next_after_equalities() -> N
     assert table.serves("created_at", "range", equal=frozenset({"tenant_id"}))
     assert table.serves("email", function="lower") and not table.serves("email")
     assert not table.serves("email", "contains", "lower")
+
+
+def test_alembic_operations_called_through_aliases(tmp_path: Path) -> None:
+    schema = schema_of(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/migtools.py": """
+                from alembic import op
+
+                make_index = op.create_index
+                index_again = make_index
+
+                class Ops:
+                    add = op.add_column
+            """,
+            "alembic/versions/001.py": """
+                import sqlalchemy as sa
+                from alembic import op
+                from app import migtools
+                from app.migtools import Ops, index_again, make_index
+
+                def upgrade():
+                    op.create_table("orgs", sa.Column("id", sa.Integer, primary_key=True))
+                    Ops.add("orgs", sa.Column("slug", sa.String))
+                    make_index("orgs_slug", "orgs", ["slug"])
+                    migtools.make_index("orgs_kind", "orgs", ["kind"])
+                    index_again("orgs_plan", "orgs", ["plan"])
+                    migtools.unrelated("orgs_other", "orgs", ["other"])
+            """,
+        },
+    )
+    orgs = schema.tables["orgs"]
+    assert "slug" in orgs.columns
+    assert indexes(orgs) == {("id",), ("slug",), ("kind",), ("plan",)}

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 from scalelint.checks import check, finding, reached_from, request_chain
 from scalelint.config import Config
+from scalelint.facts.deploy import has_pooler_marker
 from scalelint.facts.model import CallSite, Const, DictLiteral, Setting
 from scalelint.findings import Finding, Related, Severity, Span
 from scalelint.knowledge import ApiSpec
-from scalelint.project import Operation, ProjectModel, has_pooler_marker
+from scalelint.project import Operation, ProjectModel
 from scalelint.record import record
 
 HANDSHAKE = (

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator
 
-from scalelint.facts.model import FileFacts, Setting
+from scalelint.facts.model import Const, DictLiteral, FileFacts, Setting
 
 CONFIG_FILES = (
     "pgbouncer.ini",
@@ -26,9 +27,8 @@ CONFIG_FILES = (
     "compose*.yml",
     "compose*.yaml",
 )
-# In every text that names a connection through PgBouncer or Supabase's pooler (their
-# ports, `pgbouncer=true`); a file without it has no such connection string.
-POOLER_HINT = re.compile(r"6432|6543|pgbouncer", re.I)
+POOLER_PORTS = {"6432", "6543"}  # PgBouncer's default port, Supabase's transaction pooler
+POOLER_IN_DSN = re.compile(r":(6432|6543)(/|$|\?)|pgbouncer=true", re.I)
 INI_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*$")
 SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 # `--workers 8`, `-w 8`, `WEB_CONCURRENCY=8`, and the exec form `"--workers", "8"`.
@@ -89,3 +89,32 @@ def config_facts(path: str, text: str) -> FileFacts:
                 for m in MAX_CONNECTIONS.finditer(line)
             ]
     return FileFacts(path, "config", settings=tuple(settings))
+
+
+def has_pooler_marker(text: str) -> bool:
+    """A connection string that goes through PgBouncer or Supabase's pooler."""
+    return bool(POOLER_IN_DSN.search(text))
+
+
+def pooler_evidence(facts: FileFacts) -> str | None:
+    """Why a Python file says the app connects through a pooler, if it does: a string it
+    passes to a call or binds to a module name, or Django's `DATABASES` (read from the
+    strings as Python decodes them, joined and unescaped)."""
+    if any(has_pooler_marker(text) for text in _strings(facts)):
+        return f"a connection string in {facts.path} points at a pooler"
+    for name, value in facts.module_vars:
+        if name == "DATABASES" and isinstance(value, DictLiteral) and POOLER_PORTS & value.strings:
+            return f"Django's DATABASES in {facts.path} use a pooler port"
+    return None
+
+
+def _strings(facts: FileFacts) -> Iterator[str]:
+    """String literals a file passes to calls or assigns to module names."""
+    for _, held in facts.module_vars:
+        if isinstance(held, Const) and isinstance(held.value, str):
+            yield held.value
+    for sites in (facts.module_calls, *(fn.calls for fn in facts.functions)):
+        for site in sites:
+            for value in (*site.args, *(v for _, v in site.kwargs)):
+                if isinstance(value, Const) and isinstance(value.value, str):
+                    yield value.value

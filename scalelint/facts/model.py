@@ -426,6 +426,6 @@ class FileFacts:
     parse_error: ParseError | None = None
     notes: tuple[str, ...] = field(default=())
     unparsed_sql: int = 0  # SQL strings or statements sqlglot could not parse (no facts, no findings)
-    # The text names a pooler port or PgBouncer (`POOLER_HINT`): only such a file's
-    # strings are searched for a connection through a transaction-mode pooler (SL106).
-    names_pooler: bool = False
+    # Why this file says the app connects through PgBouncer or Supabase's pooler (a
+    # connection string, Django's DATABASES), if it does: read by SL106.
+    pooler: str | None = None

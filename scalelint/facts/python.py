@@ -15,7 +15,7 @@ from typing import TypeGuard
 
 import libcst as cst
 
-from scalelint.facts.deploy import POOLER_HINT
+from scalelint.facts.deploy import pooler_evidence
 from scalelint.facts.formatted import FormattedText
 from scalelint.facts.loops import (
     changed_names,
@@ -1204,7 +1204,7 @@ def python_facts(path: str, source: str, dialect: str = DEFAULT_DIALECT) -> File
     except (SyntaxError, ValueError, PositionMismatch):
         visitor = _visit(module, MetadataPositions(module), dialect)
     notes = (f"{visitor.sql_failures} SQL string(s) sqlglot could not parse",) if visitor.sql_failures else ()
-    return FileFacts(
+    facts = FileFacts(
         path=path,
         language="python",
         imports=tuple(visitor.imports.items()),
@@ -1215,8 +1215,9 @@ def python_facts(path: str, source: str, dialect: str = DEFAULT_DIALECT) -> File
         suppressions=suppressions,
         unparsed_sql=visitor.sql_failures,
         notes=notes,
-        names_pooler=POOLER_HINT.search(source) is not None,
     )
+    pooler = pooler_evidence(facts)
+    return facts if pooler is None else replace(facts, pooler=pooler)
 
 
 def _syntax_error(source: str, error: cst.ParserSyntaxError) -> ParseError:
