@@ -238,6 +238,55 @@ class Entry(NamedTuple):
     facts_id: str
 
 
+class FactsReading:
+    """Facts read back from the cache a batch of entries at a time: a caller with other
+    work in flight (a worker parsing the edited files) reads between checks on it, and
+    stops when that work shows the facts are not needed after all. An entry that cannot
+    be read is left out of `found`."""
+
+    ROWS_PER_STEP = 64
+
+    def __init__(self, cache: FactsCache, wanted: set[str]) -> None:
+        self.cache = cache
+        self.wanted = wanted
+        self.found: dict[str, FileFacts] = {}
+        self._rows: sqlite3.Cursor | None = None
+        self._started = not wanted  # nothing to read: already over
+
+    def step(self) -> bool:
+        """Read the next batch; False once every entry has been read."""
+        if not self._started:
+            self._started = True
+            self._rows = self.cache._rows()
+        if self._rows is None:
+            return False
+        try:
+            batch = self._rows.fetchmany(self.ROWS_PER_STEP)
+        except sqlite3.DatabaseError as error:
+            self.close()
+            self.cache._reset(f"cache rebuilt ({error})")
+            return False
+        with gc_paused():
+            for path, blob in batch:
+                if path in self.wanted and isinstance(blob, bytes):
+                    facts = load_facts(blob)
+                    if facts is not None and facts.path == path:
+                        self.found[str(path)] = facts
+        if not batch:
+            self.close()
+        return bool(batch)
+
+    def finish(self) -> dict[str, FileFacts]:
+        while self.step():
+            pass
+        return self.found
+
+    def close(self) -> None:
+        if self._rows is not None:
+            self._rows.close()
+            self._rows = None
+
+
 class FactsCache:
     """Read and write facts; every failure degrades to 'not cached', never to an error."""
 
@@ -305,18 +354,20 @@ class FactsCache:
 
     def facts(self, paths: Iterable[str]) -> dict[str, FileFacts]:
         """The facts of these paths' entries; an entry that cannot be read is left out."""
-        wanted = set(paths)
-        if not wanted:
-            return {}
-        rows = self._query("SELECT path, facts FROM facts WHERE salt = ?", (self.salt,))
-        found: dict[str, FileFacts] = {}
-        with gc_paused():
-            for path, blob in rows:
-                if path in wanted and isinstance(blob, bytes):
-                    facts = load_facts(blob)
-                    if facts is not None and facts.path == path:
-                        found[str(path)] = facts
-        return found
+        return self.reading(paths).finish()
+
+    def reading(self, paths: Iterable[str]) -> FactsReading:
+        """The facts of these paths' entries, read a batch at a time (see `FactsReading`)."""
+        return FactsReading(self, set(paths))
+
+    def _rows(self) -> sqlite3.Cursor | None:
+        if self._db is None:
+            return None
+        try:
+            return self._db.execute("SELECT path, facts FROM facts WHERE salt = ?", (self.salt,))
+        except sqlite3.DatabaseError as error:
+            self._reset(f"cache rebuilt ({error})")
+            return None
 
     def restamp(self, path: str, mtime_ns: int, size: int) -> None:
         """Record a new stat for an entry whose bytes were found unchanged."""

@@ -235,7 +235,7 @@ def load_all(
     jobs: int,
     progress: Progress | None = None,
     sizes: list[int] | None = None,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Callable[[], bool] | None = None,
     overlap: bool = False,
 ) -> list[_Loaded]:
     """Phase 1 for every file, in worker processes when there are enough files, or when
@@ -243,8 +243,9 @@ def load_all(
 
     Workers get paths in chunks and send back facts as blobs (never trees); results
     keep the input order, so the output is the same for every `jobs` value. While the
-    workers start and parse, this process runs `meanwhile` (phase 2's set-up). In
-    process, `meanwhile` is the caller's to run. When worker processes cannot be started
+    workers start and parse, this process runs `meanwhile`, a step at a time until it
+    says nothing is left (it returns False) or every worker is done. In process,
+    `meanwhile` is the caller's to run. When worker processes cannot be started
     or one dies (killed for memory, say), the files they did not return are parsed here.
     """
     if jobs <= 1 or not files or (len(files) < PARALLEL_MIN_FILES and not overlap):
@@ -259,7 +260,8 @@ def load_all(
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start) as pool:
             futures = {pool.submit(_load_chunk, [files[i] for i in c], dialect): c for c in chunks}
             if meanwhile is not None:
-                meanwhile()
+                while meanwhile() and not all(future.done() for future in futures):
+                    pass
             for future in as_completed(futures):
                 with gc_paused():
                     for index, (blob, digest, warning) in zip(futures[future], future.result(), strict=True):
@@ -344,7 +346,7 @@ def _parse(
     cache: FactsCache | None,
     jobs: int,
     progress: Progress | None,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Callable[[], bool] | None = None,
     overlap: bool = False,
 ) -> dict[str, tuple[_Loaded, str]]:
     """Phase 1 on these files, each with the name of its facts; the cache keeps them."""
@@ -522,19 +524,24 @@ def _analyse(
     if state.todo or not listed:  # a dialect is checked where sqlglot would be imported anyway
         check_dialect(config)
     # After an edit, a worker parses the few changed files (importing libcst takes longer
-    # than parsing them) while this process reads every other file's facts back.
-    early: dict[str, FileFacts] = {}
+    # than parsing them) while this process reads the other files' facts back, until the
+    # worker is done: if the edit changed no facts, the rest is never read.
     overlap = (
         jobs > 1
         and cache is not None
         and _resident is None
         and 0 < len(state.todo) < PARALLEL_MIN_FILES <= len(state.hits)
     )
+    reading = cache.reading(state.hits) if overlap and cache is not None else None
+    steps = 0
 
-    def meanwhile() -> None:
-        _phase_two_setup(inputs)
-        if overlap and cache is not None:
-            early.update(cache.facts(state.hits))
+    def meanwhile() -> bool:
+        nonlocal steps
+        steps += 1
+        if steps == 1:
+            _phase_two_setup(inputs)
+            return reading is not None
+        return reading is not None and reading.step()
 
     parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile, overlap)
     for path, (loaded, facts_id) in parsed.items():
@@ -547,11 +554,13 @@ def _analyse(
     kept = cache.run_result(facts_print) if cache is not None and not _filling(root) else None
     if isinstance(kept, RunResult):
         # Edits that changed no facts (a comment, a blank line at the end): the same result.
+        if reading is not None:
+            reading.close()
         return _reused(kept, "the files' facts are those of a kept run: its result is reused"), facts_print
     in_memory = _resident_facts(inputs, state, parsed)
     facts.update(in_memory)
-    if early:
-        from_cache = early
+    if reading is not None:
+        from_cache = reading.finish()
     else:
         from_cache = cache.facts([p for p in state.hits if p not in in_memory]) if cache is not None else {}
     facts.update(from_cache)
@@ -566,7 +575,7 @@ def _analyse(
     clock.lap("cache read")
     debug = [f"{path}: {note}" for path, f in sorted(facts.items()) for note in f.notes]
     debug.append(f"{len(from_cache) + len(in_memory)} of {len(listed)} files from the cache")
-    if early:
+    if reading is not None:
         debug.append(f"{len(parsed)} of {len(listed)} files handed to a worker while the cache was read")
     if cache is not None:
         debug.extend(cache.notes)

@@ -253,6 +253,21 @@ def test_workers_and_the_cache_change_nothing_in_the_report(tmp_path: Path) -> N
     assert render(warm, color=False) == one_process
 
 
+def test_edit_read_while_a_worker_parses_it_reuses_or_reads_on(tmp_path: Path) -> None:
+    root = _every_fixture(tmp_path)
+    config = load_config(root)
+    first = run([root], config, cwd=root, jobs=2, use_cache=True)
+    edited = root / "apps" / "demo" / "app" / "repo.py"
+    source = edited.read_text()
+    edited.write_text(source + "\n# a comment changes no facts\n")
+    commented = run([root], config, cwd=root, jobs=2, use_cache=True)
+    assert "the files' facts are those of a kept run: its result is reused" in commented.debug
+    edited.write_text(source + "\nEDITED = True\n")
+    changed = run([root], config, cwd=root, jobs=2, use_cache=True)
+    assert any(note.endswith("while the cache was read") for note in changed.debug)
+    assert render(changed, color=False) == render(commented, color=False) == render(first, color=False)
+
+
 def _worker_dies(chunk, dialect):
     os._exit(9)  # as if killed for memory
 
