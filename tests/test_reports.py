@@ -501,3 +501,26 @@ def test_checklist_respects_selection(tmp_path: Path, cli) -> None:
     make_project(tmp_path, {"main.py": CLEAN})
     rows = checklist_rows(cli("check", "--format", "checklist", "--ignore", "SL1").stdout)
     assert rows[POOL_ITEM][0] == "NOT CHECKED"
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_text_prints_messages_as_written(tmp_path: Path, color: bool) -> None:
+    # `:id:` is an emoji name to rich; a quoted query must not turn into a picture.
+    from scalelint.engine import RunResult
+    from scalelint.findings import Finding, Related, Severity, Span
+    from scalelint.report.text import render
+
+    message = "`db.execute('SELECT * FROM t WHERE id = :id:')` [bold]runs per row[/bold]"
+    item = Finding(
+        "SL601",
+        "app.py",
+        Span(3, 5, 3, 9),
+        message,
+        Severity.ERROR,
+        (Related("repo.py", 7, "called :smile: here"),),
+    )
+    result = RunResult([item], 1, tmp_path, frozenset({"SL601"}), cwd=tmp_path)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", render(result, color=color))
+    assert f"app.py:3:5: SL601 {message}\n" in text
+    assert "  -> repo.py:7: called :smile: here\n" in text
+    assert text.endswith("1 finding in 1 file (1 file checked)\n")

@@ -40,4 +40,5 @@ def recording_console(color: bool) -> Console:
         file=io.StringIO(),
         highlight=False,
         soft_wrap=True,
+        emoji=False,  # `:id:` in a quoted query stays as written
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from scalelint.engine import RunResult
 from scalelint.findings import Severity
 from scalelint.report import plural, recording_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -21,6 +23,10 @@ def summary(result: RunResult) -> str:
 
 
 def render(result: RunResult, color: bool) -> str:
+    if not color:
+        return _plain(result)
+    from rich.markup import escape
+
     console = recording_console(color)
     for item in result.findings:
         where = f"{item.path}:{item.span.line}:{item.span.column}:"
@@ -42,9 +48,21 @@ def render(result: RunResult, color: bool) -> str:
     return console.export_text(styles=color)
 
 
+def _plain(result: RunResult) -> str:
+    """The report without colours or code frames: no console needed, messages as written."""
+    lines = []
+    for item in result.findings:
+        lines.append(f"{item.path}:{item.span.line}:{item.span.column}: {item.rule} {item.message}")
+        lines.extend(f"  -> {related.path}:{related.line}: {related.message}" for related in item.related)
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
 def _code_frame(
     console: Console, result: RunResult, path: str, line: int, column: int, end: int | None
 ) -> None:
+    from rich.markup import escape
+
     text = result.source_line(path, line)
     if text is None:
         return
