@@ -29,7 +29,7 @@ import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from importlib import metadata
 from operator import attrgetter
@@ -260,11 +260,13 @@ class FactsReading:
             self._rows = self.cache._rows()
         if self._rows is None:
             return False
+        rows = self._rows
         try:
-            batch = self._rows.fetchmany(self.ROWS_PER_STEP)
-        except sqlite3.DatabaseError as error:
+            batch = rows.fetchmany(self.ROWS_PER_STEP)
+        except sqlite3.Error as error:
             self.close()
-            self.cache._reset(f"cache rebuilt ({error})")
+            if rows.connection is self.cache._db:  # not already rebuilt under this reading
+                self.cache._reset(f"cache rebuilt ({error})")
             return False
         with gc_paused():
             for path, blob in batch:
@@ -282,9 +284,11 @@ class FactsReading:
         return self.found
 
     def close(self) -> None:
-        if self._rows is not None:
-            self._rows.close()
-            self._rows = None
+        rows, self._rows = self._rows, None
+        if rows is not None:
+            # Its database may have been closed under it (rebuilt): nothing to release then.
+            with suppress(sqlite3.Error):
+                rows.close()
 
 
 class FactsCache:

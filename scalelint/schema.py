@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
-from functools import cached_property
 
 from scalelint.facts.model import (
     Attr,
@@ -26,7 +25,6 @@ from scalelint.facts.model import (
     Const,
     DictLiteral,
     Global,
-    Imported,
     IndexDef,
     Instance,
     Item,
@@ -44,21 +42,6 @@ from scalelint.request_path_types import FuncRef
 
 # Batch operations (`batch_op.create_index(name, columns)`) leave out the table name the
 # `op.` form takes at this position.
-# The `op.` operations whose schema effect `_alembic` replays (SQL given to `op.execute`
-# is read as SQL, like any other string).
-ALEMBIC_OPERATIONS = frozenset(
-    {
-        "create_table",
-        "add_column",
-        "create_index",
-        "drop_index",
-        "drop_column",
-        "drop_table",
-        "create_unique_constraint",
-        "create_primary_key",
-        "create_foreign_key",
-    }
-)
 BATCH_TABLE_ARGUMENT = {
     "create_index": 1,
     "add_column": 0,
@@ -236,10 +219,6 @@ class _Builder:
         self.schema = Schema()
         self._created_in: dict[str, str] = {}
 
-    @cached_property
-    def alembic_names(self) -> frozenset[str]:
-        return alembic_names(self.project)
-
     # -- replaying DDL -------------------------------------------------------------
 
     def apply(self, change: SchemaChange, where: Where, origin: str, offset: int | None = None) -> None:
@@ -352,9 +331,7 @@ class _Builder:
                 for statement in site.sql:
                     for change in statement.schema:
                         yield _Applied(change, Where(path, site.span.line), "sql")
-                operation, call = ("", site)
-                if _may_be_alembic(site.callee, self.alembic_names):
-                    operation, call = self._alembic_call(site, ref)
+                operation, call = self._alembic_call(site, ref)
                 if operation:
                     for change in _alembic(operation, call, sites):
                         yield _Applied(change, Where(path, change.line or site.span.line), "alembic")
@@ -774,46 +751,6 @@ def _inside(inner: Span, outer: Span) -> bool:
         outer.end_line,
         outer.end_column,
     )
-
-
-def alembic_names(project: ProjectModel) -> frozenset[str]:
-    """The names a call can spell and still be one of `ALEMBIC_OPERATIONS`: the operations,
-    and each module variable or class attribute bound to one of these names, however many
-    times over (`make_index = op.create_index` in a helper module)."""
-    bindings = [
-        (name, spelled)
-        for facts in project.files.values()
-        for name, value in (*facts.module_vars, *(a for c in facts.classes for a in c.attributes))
-        if (spelled := _spelled_name(value)) is not None
-    ]
-    names = set(ALEMBIC_OPERATIONS)
-    grew = True
-    while grew:
-        grew = False
-        for name, spelled in bindings:
-            if spelled in names and name not in names:
-                names.add(name)
-                grew = True
-    return frozenset(names)
-
-
-def _spelled_name(value: Value | None) -> str | None:
-    if isinstance(value, Attr):
-        return value.attr
-    if isinstance(value, Imported):
-        return value.dotted.rpartition(".")[2]
-    if isinstance(value, Global):
-        return value.name
-    return None
-
-
-def _may_be_alembic(callee: Value, names: frozenset[str]) -> bool:
-    """Whether a call can resolve to an Alembic operation, by the name it spells (`names`
-    from `alembic_names`); a bare local name or a computed callee may stand for anything,
-    so it is resolved."""
-    if isinstance(callee, (Attr, Imported)):
-        return _spelled_name(callee) in names
-    return True
 
 
 def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Iterator[SchemaChange]:

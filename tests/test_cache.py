@@ -17,9 +17,10 @@ import pytest
 from fixture_projects import FIXTURES
 from sample_projects import HANDLER, make_project
 from scalelint import engine
-from scalelint.cache import FactsCache, cache_salt, dump_facts, load_facts
+from scalelint.cache import FactsCache, cache_salt, content_digest, dump_facts, load_facts
 from scalelint.config import load_config
 from scalelint.engine import PARALLEL_MIN_FILES, load_file, run
+from scalelint.facts.model import FileFacts
 from scalelint.files import discover, report_scope
 from scalelint.report.json import render
 
@@ -266,6 +267,33 @@ def test_edit_read_while_a_worker_parses_it_reuses_or_reads_on(tmp_path: Path) -
     changed = run([root], config, cwd=root, jobs=2, use_cache=True)
     assert any(note.endswith("while the cache was read") for note in changed.debug)
     assert render(changed, color=False) == render(commented, color=False) == render(first, color=False)
+
+
+def test_a_reading_outlives_the_cache_rebuilt_under_it(tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    salt = cache_salt("postgres")
+    cache = FactsCache(directory, salt)
+    for index in range(300):
+        blob = dump_facts(FileFacts(f"m{index}.py", "python"))
+        cache.put(f"m{index}.py", 1, 1, "digest", blob, content_digest(blob))
+    cache.put_run_result("kept", ["a result"])
+    cache.close()
+    with sqlite3.connect(directory / "facts.sqlite") as db:  # break the table of kept results
+        roots = [root for (root,) in db.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'runs'")]
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(directory / "facts.sqlite", "r+b") as raw:
+        for root in roots:
+            raw.seek((root - 1) * page)
+            raw.write(b"\xff" * page)
+    cache = FactsCache(directory, salt)
+    reading = cache.reading(f"m{index}.py" for index in range(300))
+    assert reading.step() and reading.step()
+    read = len(reading.found)
+    assert cache.run_result("another") is None  # the broken table: the cache is rebuilt
+    assert len(reading.finish()) == read  # what was read stays; the rest is parsed again
+    assert len([note for note in cache.notes if note.startswith("cache rebuilt")]) == 1
+    cache.close()
 
 
 def _worker_dies(chunk, dialect):
