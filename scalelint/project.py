@@ -159,7 +159,6 @@ class ProjectModel:
     def __post_init__(self) -> None:
         self._previous: ProjectModel | None = None
         self._stale: set[str] = set()
-        self._per_file: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._per_module: dict[str, dict[str, tuple[FileFacts, Any]]] = {}
         self._misses: set[tuple[str, str]] = set()  # (module, name) looked for and not bound
         self._definitions: dict[str, dict[str, list[CallSite]]] = {}  # see `_module_definitions`
@@ -291,7 +290,6 @@ class ProjectModel:
                 continue  # only new names, and no module looked for any of them
             reshaped.add(module)
         self._misses = set(previous._misses)  # what inherited results looked for
-        self._per_file = previous._per_file  # checked against each file's facts object
         self._previous = previous
         self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
         # The previous model is dropped after this run: its tables can be taken as they are.
@@ -314,17 +312,6 @@ class ProjectModel:
         changes what the looking module's names resolve to."""
         named = self.modules.get(module)
         self._misses.add((self._canonical[named.path] if named is not None else module, name))
-
-    def per_file(self, name: str, facts: FileFacts, compute: Callable[[FileFacts], _T]) -> _T:
-        """`compute(facts)`, for a function of one file's facts alone: kept with the facts
-        object it came from, so a later run inherits it for every file left unchanged."""
-        table = self._per_file.setdefault(name, {})
-        held = table.get(facts.path)
-        if held is not None and held[0] is facts:
-            return held[1]  # type: ignore[no-any-return]
-        value = compute(facts)
-        table[facts.path] = (facts, value)
-        return value
 
     def per_module(self, name: str, path: str, compute: Callable[[], _T]) -> _T:
         """`compute()` for one file, when it reads that file's facts and what its names
