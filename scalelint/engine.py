@@ -235,7 +235,7 @@ def load_all(
     jobs: int,
     progress: Progress | None = None,
     sizes: list[int] | None = None,
-    meanwhile: Callable[[], bool] | None = None,
+    meanwhile: Iterator[object] | None = None,
     overlap: bool = False,
 ) -> list[_Loaded]:
     """Phase 1 for every file, in worker processes when there are enough files, or when
@@ -243,10 +243,10 @@ def load_all(
 
     Workers get paths in chunks and send back facts as blobs (never trees); results
     keep the input order, so the output is the same for every `jobs` value. While the
-    workers start and parse, this process runs `meanwhile`, a step at a time until it
-    says nothing is left (it returns False) or every worker is done. In process,
-    `meanwhile` is the caller's to run. When worker processes cannot be started
-    or one dies (killed for memory, say), the files they did not return are parsed here.
+    workers start and parse, this process advances `meanwhile`, a step of other work at
+    a time, until it ends or every worker is done; in process, it is not advanced. When
+    worker processes cannot be started or one dies (killed for memory, say), the files
+    they did not return are parsed here.
     """
     if jobs <= 1 or not files or (len(files) < PARALLEL_MIN_FILES and not overlap):
         return _load_here(files, dialect, progress)
@@ -259,9 +259,9 @@ def load_all(
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start) as pool:
             futures = {pool.submit(_load_chunk, [files[i] for i in c], dialect): c for c in chunks}
-            if meanwhile is not None:
-                while meanwhile() and not all(future.done() for future in futures):
-                    pass
+            for _ in meanwhile or ():
+                if all(future.done() for future in futures):
+                    break
             for future in as_completed(futures):
                 with gc_paused():
                     for index, (blob, digest, warning) in zip(futures[future], future.result(), strict=True):
@@ -346,7 +346,7 @@ def _parse(
     cache: FactsCache | None,
     jobs: int,
     progress: Progress | None,
-    meanwhile: Callable[[], bool] | None = None,
+    meanwhile: Iterator[object] | None = None,
     overlap: bool = False,
 ) -> dict[str, tuple[_Loaded, str]]:
     """Phase 1 on these files, each with the name of its facts; the cache keeps them."""
@@ -533,17 +533,14 @@ def _analyse(
         and 0 < len(state.todo) < PARALLEL_MIN_FILES <= len(state.hits)
     )
     reading = cache.reading(state.hits) if overlap and cache is not None else None
-    steps = 0
 
-    def meanwhile() -> bool:
-        nonlocal steps
-        steps += 1
-        if steps == 1:
-            _phase_two_setup(inputs)
-            return reading is not None
-        return reading is not None and reading.step()
+    def meanwhile() -> Iterator[None]:
+        _phase_two_setup(inputs)
+        yield
+        while reading is not None and reading.step():
+            yield
 
-    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile, overlap)
+    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile(), overlap)
     for path, (loaded, facts_id) in parsed.items():
         facts[path] = loaded.facts
         facts_ids[path] = facts_id

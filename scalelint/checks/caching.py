@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from functools import cache, partial
 
 from scalelint.checks import at_operation, check, finding, reached_from, request_chain, value_text
 from scalelint.config import Config
@@ -875,30 +876,18 @@ def _query_inputs(
     return found
 
 
-class _QueryHelpers:
+def _params_its_queries_take(project: ProjectModel, function: FuncRef) -> set[str]:
     """Which parameters of a project function its own queries take (none when it runs no
-    query), worked out for the functions a cached region calls, once each."""
-
-    def __init__(self, project: ProjectModel) -> None:
-        self.project = project
-        self.known: dict[FuncRef, set[str]] = {}
-
-    def taken(self, function: FuncRef) -> set[str]:
-        if function not in self.known:
-            self.known[function] = self._taken(function)
-        return self.known[function]
-
-    def _taken(self, function: FuncRef) -> set[str]:
-        project = self.project
-        if not any(op.op == "db.query" for op in project.operations.get(function, ())):
-            return set()
-        fn = project.functions[function]
-        scope = _key_scope(project, function)
-        names = {p.name for p in fn.params}
-        taken: set[str] = set()
-        for query in _query_inputs(project, function, (0, fn.span.end_line), lambda _: set()):
-            taken |= {path[0] for path in _atoms(scope, query.value) or set() if path[0] in names}
-        return taken
+    query)."""
+    if not any(op.op == "db.query" for op in project.operations.get(function, ())):
+        return set()
+    fn = project.functions[function]
+    scope = _key_scope(project, function)
+    names = {p.name for p in fn.params}
+    taken: set[str] = set()
+    for query in _query_inputs(project, function, (0, fn.span.end_line), lambda _: set()):
+        taken |= {path[0] for path in _atoms(scope, query.value) or set() if path[0] in names}
+    return taken
 
 
 def _cached_under(
@@ -938,7 +927,8 @@ def _display(path: Path) -> str:
 
 @check("SL206")
 def incomplete_cache_key(project: ProjectModel, config: Config) -> Iterator[Finding]:
-    helpers = _QueryHelpers(project)
+    # Worked out only for the helpers a cached region calls, once each.
+    taken_by_helper = cache(partial(_params_its_queries_take, project))
     for read in project.all_operations():
         is_read = read.op == "cache.get" or read.api.endswith(".get_or_set")
         if not is_read or project.routing.one_off(read.function):
@@ -953,7 +943,7 @@ def incomplete_cache_key(project: ProjectModel, config: Config) -> Iterator[Find
             continue  # built where we cannot see, or from ambient state: it may hold anything
         params = set(scope.params.values())
         missing: dict[Path, QueryInput] = {}
-        for query in _query_inputs(project, read.function, lines, helpers.taken):
+        for query in _query_inputs(project, read.function, lines, taken_by_helper):
             for path in _atoms(scope, query.value) or set():
                 if _varies_per_request(path, params) and not _covers(key_inputs, path):
                     missing.setdefault(path, query)
