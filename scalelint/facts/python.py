@@ -11,7 +11,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 
 import libcst as cst
 
@@ -65,6 +65,7 @@ from scalelint.findings import Span
 # a fixed, small number of times: a retry loop, not a per-row loop.
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
+_V = TypeVar("_V", Imported, Global, Attr, CallResult)
 FORMAT_FIELD = re.compile(r"\{[^{}]*\}")  # a replacement field of a `.format` template
 CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context"}
 AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shield", "wait", "as_completed"}
@@ -265,6 +266,9 @@ class FactsVisitor(cst.CSTVisitor):
         self.dialect = dialect
         self.imports: dict[str, str] = {}
         self.module_vars: dict[str, Value] = {}
+        # One object for each name, attribute read or call result the file spells more
+        # than once (`_shared`).
+        self._values: dict[tuple[object, ...], Value] = {}
         self.functions: list[FunctionFacts] = []
         self.classes: list[ClassFacts] = []
         self.module = _Scope("<module>")
@@ -378,12 +382,25 @@ class FactsVisitor(cst.CSTVisitor):
                     return replace(found, origin=name)
                 return found
         if name in self.imports:
-            return Imported(self.imports[name])
+            dotted = self.imports[name]
+            return self._shared(Imported(dotted), (Imported, dotted))
         if name in self.module_vars:
             value = self.module_vars[name]
             if isinstance(value, Const):
                 return replace(value, origin=name) if value.origin is None else value
-        return Global(name)
+        return self._shared(Global(name), (Global, name))
+
+    def _shared(self, value: _V, key: tuple[object, ...]) -> _V:
+        """The object this file already built for `value`, else `value`.
+
+        The project model remembers what a value resolves to by the object first (the
+        same object, the same answer); one object for `self.session.execute` however
+        often a file spells it turns most lookups into that cheap case, and the facts
+        blob writes it once. `key` names a value whole: its type, its strings and numbers,
+        and the objects it holds by id (the object kept here holds them, so no other
+        object can be given their ids while the key is in use).
+        """
+        return self._values.setdefault(key, value)  # type: ignore[return-value]
 
     def value_of(self, node: cst.BaseExpression) -> Value | None:
         if isinstance(node, cst.Name):
@@ -394,9 +411,11 @@ class FactsVisitor(cst.CSTVisitor):
             base = self.value_of(node.value)
             if base is None:
                 return None
+            attr = node.attr.value
             if isinstance(base, Imported):
-                return Imported(f"{base.dotted}.{node.attr.value}")
-            return Attr(base, node.attr.value)
+                dotted = f"{base.dotted}.{attr}"
+                return self._shared(Imported(dotted), (Imported, dotted))
+            return self._shared(Attr(base, attr), (Attr, id(base), attr))
         if isinstance(node, cst.Call) and _joined(node) is None:
             callee = self.value_of(node.func)
             if callee is None:
@@ -416,7 +435,9 @@ class FactsVisitor(cst.CSTVisitor):
                 if positional and isinstance(positional[0], (cst.Name, cst.Attribute))
                 else None
             )
-            return CallResult(callee, keywords, len(positional), first, literal, first_value)
+            count = len(positional)
+            key = (CallResult, id(callee), keywords, count, first, literal, id(first_value))
+            return self._shared(CallResult(callee, keywords, count, first, literal, first_value), key)
         if isinstance(node, cst.Await):
             return self.value_of(node.expression)
         if isinstance(node, cst.Integer):
