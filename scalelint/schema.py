@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
+from functools import cached_property
 
 from scalelint.facts.model import (
     Attr,
@@ -301,8 +302,11 @@ class _Builder:
 
     def _python_migration(self, path: str) -> None:
         """Replay what a Python file does to the schema; what it does is read once and kept
-        for later runs while nothing it resolves through changes (`per_module`)."""
-        events = self.project.per_module("schema-events", path, lambda: tuple(self._migration_events(path)))
+        for later runs while nothing it resolves through changes (`per_module`), and while
+        whether it can reach Alembic stays the same."""
+        alembic = self.project.module_of(path) in self._reaching_alembic
+        table = "schema-events" if alembic else "schema-events, no Alembic"
+        events = self.project.per_module(table, path, lambda: tuple(self._migration_events(path, alembic)))
         for event in events:
             if isinstance(event, _Applied):
                 self.apply(event.change, event.where, event.origin)
@@ -314,8 +318,32 @@ class _Builder:
                     (Index(event.index, Where(path, event.line)), created is not None and created != path)
                 )
 
-    def _migration_events(self, path: str) -> Iterator[_Applied | _DjangoModel]:
-        """What a Python file does to the schema, in order, read from its facts alone."""
+    @cached_property
+    def _reaching_alembic(self) -> set[str]:
+        """The modules where a name can stand for an Alembic operation: those that import
+        from `alembic` and those that reach one of them through imports. Only their calls
+        are resolved looking for one (doing so for every call of a project without
+        Alembic was most of the time spent on its schema).
+
+        A name reaches another module only through an import (of that module, or of
+        one that imports it, and so on); imports are all in the facts, a name imported
+        twice under both modules."""
+        project = self.project
+        importing = {
+            module
+            for name, facts in project.modules.items()
+            if (module := project.module_of(facts.path)) is not None
+            and any(
+                _names_alembic(project.absolute(target, name))
+                for _, target in facts.imports
+                if "alembic" in target or target[:1] == "."  # what else is absolute already
+            )
+        }
+        return importing | project.importers_of(importing)
+
+    def _migration_events(self, path: str, alembic: bool) -> Iterator[_Applied | _DjangoModel]:
+        """What a Python file does to the schema, in order, read from its facts alone
+        (`alembic`: whether its calls may be Alembic operations)."""
         module = self.project.module_of(path)
         if module is None:
             return
@@ -325,18 +353,18 @@ class _Builder:
             (MODULE_BODY, facts.module_calls),
             *((fn.qualname, fn.calls) for fn in facts.functions if not fn.qualname.startswith("downgrade")),
         ]
+        django = "/migrations/" in f"/{path}"
         for qualname, sites in bodies:
             ref = FuncRef(module, qualname)
             for site in sites:
                 for statement in site.sql:
                     for change in statement.schema:
                         yield _Applied(change, Where(path, site.span.line), "sql")
-                operation, call = self._alembic_call(site, ref)
-                if operation:
-                    for change in _alembic(operation, call, sites):
+                if alembic:
+                    operation, call = self._alembic_call(site, ref)
+                    for change in _alembic(operation, call, sites) if operation else ():
                         yield _Applied(change, Where(path, change.line or site.span.line), "alembic")
-                model = self._django_migration(path, site, sites, ref)
-                if model is not None:
+                if django and (model := self._django_migration(path, site, sites, ref)) is not None:
                     yield model
 
     def _django_migration(
@@ -344,8 +372,6 @@ class _Builder:
     ) -> _DjangoModel | None:
         """`migrations.CreateModel` / `AddIndex` operations: which models an app's earlier
         migrations created, so an index added to one of them later is a blocking build."""
-        if "/migrations/" not in f"/{path}":
-            return None
         name = self._external(site.callee, ref).rsplit(".", 1)[-1]
         if name not in ("CreateModel", "AddIndex"):
             return None
@@ -751,6 +777,10 @@ def _inside(inner: Span, outer: Span) -> bool:
         outer.end_line,
         outer.end_column,
     )
+
+
+def _names_alembic(dotted: str) -> bool:
+    return dotted == "alembic" or dotted.startswith("alembic.")
 
 
 def _alembic(operation: str, site: CallSite, sites: tuple[CallSite, ...]) -> Iterator[SchemaChange]:

@@ -378,6 +378,26 @@ def list_contacts():
     conn = g()("dbname=app")
     return []
 """
+ORG_INDEX = """\
+from app import migtools
+
+def upgrade():
+    migtools.op.create_index("orgs_slug", "orgs", ["slug"])
+"""
+ORG_BY_SLUG = """\
+from fastapi import FastAPI
+from psycopg2.pool import SimpleConnectionPool
+
+app = FastAPI()
+pool = SimpleConnectionPool(1, 10, "dbname=app")
+
+@app.get("/orgs")
+def org_by_slug(slug: str):
+    with pool.getconn() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT id FROM orgs WHERE slug = %s LIMIT 1", (slug,))
+        return cur.fetchone()
+"""
 INHERITANCE_CASES = {
     # a call edge holds the `Depends(...)` line of another module: moving it moves the step
     "dependency alias moved": ({"main.py": DEPS_MAIN, "deps.py": DEPS}, {"deps.py": "\n\n\n" + DEPS}),
@@ -438,6 +458,18 @@ INHERITANCE_CASES = {
     "body edit beside a dependency alias": (
         {"main.py": DEPS_MAIN, "deps.py": DEPS + "def helper():\n    print(1)\n"},
         {"deps.py": DEPS + "def helper():\n    print(2)\n"},
+    ),
+    # a module starts importing Alembic: the migrations that reach it are read for
+    # Alembic operations from then on (they were not looked for before)
+    "a module starts importing alembic": (
+        {
+            "alembic/000_schema.sql": "CREATE TABLE orgs (id int primary key, slug text);\n",
+            "alembic/versions/001_slug.py": ORG_INDEX,
+            "app/__init__.py": "",
+            "app/migtools.py": "",
+            "app/main.py": ORG_BY_SLUG,
+        },
+        {"app/migtools.py": "from alembic import op\n"},
     ),
     # a cycle in resolution: the answer must not depend on which module was analysed first
     "resolution cycle": (

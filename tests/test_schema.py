@@ -370,3 +370,37 @@ def test_alembic_operations_called_through_aliases(tmp_path: Path) -> None:
     orgs = schema.tables["orgs"]
     assert "slug" in orgs.columns
     assert indexes(orgs) == {("id",), ("slug",), ("kind",), ("plan",)}
+
+
+def test_alembic_operations_reached_through_project_modules_and_rebound_names(tmp_path: Path) -> None:
+    # Calls are resolved looking for Alembic operations only in modules that reach an
+    # import of `alembic`: here through two project modules, and through a name that an
+    # `except ImportError:` binds again to another module.
+    schema = schema_of(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/migtools.py": "from alembic import op\n",
+            "app/ops.py": "from app import migtools\n",
+            "compat.py": "def create_index(*args):\n    pass\n",
+            "alembic/versions/001.py": """
+                import sqlalchemy as sa
+                from app import ops
+
+                def upgrade():
+                    ops.migtools.op.create_table("orgs", sa.Column("id", sa.Integer, primary_key=True))
+                    ops.migtools.op.create_index("orgs_slug", "orgs", ["slug"])
+            """,
+            "alembic/versions/002.py": """
+                try:
+                    from alembic.op import create_index
+                    make_index = create_index
+                except ImportError:
+                    from compat import create_index
+
+                def upgrade():
+                    make_index("orgs_kind", "orgs", ["kind"])
+            """,
+        },
+    )
+    assert indexes(schema.tables["orgs"]) == {("id",), ("slug",), ("kind",)}

@@ -415,6 +415,8 @@ class FileFacts:
 
     path: str
     language: str
+    # (local name, dotted module or member) in binding order; a name bound twice has both
+    # pairs, the one it ends with last.
     imports: tuple[tuple[str, str], ...] = ()
     module_vars: tuple[tuple[str, Value], ...] = ()
     functions: tuple[FunctionFacts, ...] = ()

@@ -265,6 +265,7 @@ class FactsVisitor(cst.CSTVisitor):
         self.positions = positions
         self.dialect = dialect
         self.imports: dict[str, str] = {}
+        self.rebound_imports: list[tuple[str, str]] = []
         self.module_vars: dict[str, Value] = {}
         # One object for each name, attribute read or call result the file spells more
         # than once (`_shared`).
@@ -573,10 +574,10 @@ class FactsVisitor(cst.CSTVisitor):
         for alias in node.names:
             dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
             if alias.asname and isinstance(alias.asname.name, cst.Name):
-                self.imports[alias.asname.name.value] = dotted
+                self._import(alias.asname.name.value, dotted)
             else:
                 head = dotted.split(".")[0]
-                self.imports[head] = head
+                self._import(head, head)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         self._import_from_names(node)
@@ -593,7 +594,17 @@ class FactsVisitor(cst.CSTVisitor):
             if alias.asname and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
             joined = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
-            self.imports[local] = joined
+            self._import(local, joined)
+
+    def _import(self, local: str, dotted: str) -> None:
+        """Bind `local` to `dotted`. A name bound before to another module (`try: from
+        alembic import op` / `except ImportError: from .compat import op`) keeps its earlier
+        import in the facts too, ahead of the later one: values built in between still name
+        the module imported first."""
+        earlier = self.imports.get(local)
+        if earlier is not None and earlier != dotted:
+            self.rebound_imports.append((local, earlier))
+        self.imports[local] = dotted
 
     # ---- definitions -------------------------------------------------------
 
@@ -1228,7 +1239,7 @@ def python_facts(path: str, source: str, dialect: str = DEFAULT_DIALECT) -> File
     facts = FileFacts(
         path=path,
         language="python",
-        imports=tuple(visitor.imports.items()),
+        imports=(*visitor.rebound_imports, *visitor.imports.items()),
         module_vars=tuple(visitor.module_vars.items()),
         functions=tuple(visitor.functions),
         classes=tuple(visitor.classes),
