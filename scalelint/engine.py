@@ -26,6 +26,8 @@ from scalelint.knowledge import Knowledge, knowledge_digest, knowledge_files, kn
 from scalelint.rulebook import RULES_DIR, all_rules, checklist
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from scalelint.project import ProjectModel
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -224,9 +226,49 @@ def _parsed_one() -> None:
 
 
 def _worker_start() -> None:
-    """A worker's set-up: the collector as in the parent (see `_parsed_one`)."""
+    """A worker's set-up: the collector as in the parent (see `_parsed_one`), and the
+    parser imported before the first files arrive."""
     gc.disable()
     gc.freeze()
+    import scalelint.facts.python  # noqa: F401
+
+
+def _ready() -> None:
+    """A task that only makes the pool start a worker for it."""
+
+
+class EarlyWorkers:
+    """Worker processes started while the tree is still being walked, once it has shown
+    enough files to parse in parallel: each imports the parser meanwhile (a tenth of a
+    second), so the first files are parsed as soon as the walk is over.
+
+    Started only for runs that will parse every file (no cache, or none made yet).
+    `load_all` takes the pool over; `close` stops one that nothing took.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        from concurrent.futures import ProcessPoolExecutor  # not needed by a warm run
+
+        try:
+            pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_start)
+            for _ in range(self.jobs):  # one task each, so every worker starts now
+                pool.submit(_ready)
+        except (OSError, ImportError, NotImplementedError, RuntimeError):
+            return  # `load_all` tries again, and parses here if it cannot start them either
+        self.pool = pool
+
+    def take(self) -> ProcessPoolExecutor | None:
+        pool, self.pool = self.pool, None
+        return pool
+
+    def close(self) -> None:
+        pool = self.take()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def load_all(
@@ -237,9 +279,11 @@ def load_all(
     sizes: list[int] | None = None,
     meanwhile: Iterator[object] | None = None,
     overlap: bool = False,
+    started: EarlyWorkers | None = None,
 ) -> list[_Loaded]:
     """Phase 1 for every file, in worker processes when there are enough files, or when
-    `overlap` asks for a worker to parse a few files while this process runs `meanwhile`.
+    `overlap` asks for a worker to parse a few files while this process runs `meanwhile`;
+    in the workers `started` holds, if it holds any.
 
     Workers get paths in chunks and send back facts as blobs (never trees); results
     keep the input order, so the output is the same for every `jobs` value. While the
@@ -256,8 +300,10 @@ def load_all(
     from concurrent.futures import ProcessPoolExecutor, as_completed  # not needed by a warm run
     from concurrent.futures.process import BrokenProcessPool
 
+    pool = started.take() if started is not None else None
     try:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start) as pool:
+        pool = pool or ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start)
+        with pool:
             futures = {pool.submit(_load_chunk, [files[i] for i in c], dialect): c for c in chunks}
             for _ in meanwhile or ():
                 if all(future.done() for future in futures):
@@ -348,12 +394,14 @@ def _parse(
     progress: Progress | None,
     meanwhile: Iterator[object] | None = None,
     overlap: bool = False,
+    started: EarlyWorkers | None = None,
 ) -> dict[str, tuple[_Loaded, str]]:
     """Phase 1 on these files, each with the name of its facts; the cache keeps them."""
     stats = inputs.stats
     sizes = [stats[relative].size if relative in stats else 0 for _, relative in todo]
     parsed: dict[str, tuple[_Loaded, str]] = {}
-    for loaded in load_all(todo, inputs.config.dialect, jobs, progress, sizes, meanwhile, overlap):
+    loading = load_all(todo, inputs.config.dialect, jobs, progress, sizes, meanwhile, overlap, started)
+    for loaded in loading:
         path = loaded.facts.path
         if loaded.warning or not loaded.digest:
             parsed[path] = (loaded, f"unread:{loaded.warning}")
@@ -425,8 +473,21 @@ def run(
     progress: Progress | None = None,
 ) -> RunResult:
     """Analyse the whole project of `config.root`, report on `paths`."""
-    with _collector_paused():
-        return _run(paths, config, cwd, jobs, use_cache, progress)
+    with _collector_paused(), _workers_ahead(config, jobs, use_cache) as early:
+        return _run(paths, config, cwd, jobs, use_cache, progress, early)
+
+
+@contextmanager
+def _workers_ahead(config: Config, jobs: int, use_cache: bool) -> Iterator[EarlyWorkers | None]:
+    """Workers to start during the walk (`EarlyWorkers`), for a run that will parse every
+    file with several processes: without the cache, or before it holds anything."""
+    fresh = not use_cache or not (config.root / config.cache_dir).exists()
+    early = EarlyWorkers(jobs) if jobs > 1 and fresh and _resident is None else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
 
 
 @contextmanager
@@ -456,10 +517,11 @@ def _run(
     jobs: int,
     use_cache: bool,
     progress: Progress | None,
+    early: EarlyWorkers | None = None,
 ) -> RunResult:
     clock = _Clock()
     root = config.root.resolve()
-    discovered = discover(config)
+    discovered = discover(config, when_many=(PARALLEL_MIN_FILES, early.start) if early is not None else None)
     if paths and all(path.resolve() == root for path in paths):
         reported = discovered  # the whole project, as report_scope would walk it again
     else:
@@ -489,7 +551,7 @@ def _run(
             kept = _reused(kept, "nothing changed since a kept run: its result is reused")
             kept.timings = {**clock.laps, "reuse kept result": clock.lap("reuse kept result")}
             return kept
-        result, facts_print = _analyse(inputs, cache, jobs, progress, clock)
+        result, facts_print = _analyse(inputs, cache, jobs, progress, clock, early)
         if cache is not None:
             cache.put_run_result(fingerprint, result)
             cache.put_run_result(facts_print, result)
@@ -511,7 +573,12 @@ def _relative_name(path: Path, root: Path) -> str:
 
 
 def _analyse(
-    inputs: _Inputs, cache: FactsCache | None, jobs: int, progress: Progress | None, clock: _Clock
+    inputs: _Inputs,
+    cache: FactsCache | None,
+    jobs: int,
+    progress: Progress | None,
+    clock: _Clock,
+    early: EarlyWorkers | None = None,
 ) -> tuple[RunResult, str]:
     """The run's result, and the fingerprint of the facts it was computed from."""
     listed, stats, in_scope, config = inputs.listed, inputs.stats, inputs.in_scope, inputs.config
@@ -540,7 +607,7 @@ def _analyse(
         while reading is not None and reading.step():
             yield
 
-    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile(), overlap)
+    parsed = _parse(state.todo, inputs, cache, jobs, progress, meanwhile(), overlap, early)
     for path, (loaded, facts_id) in parsed.items():
         facts[path] = loaded.facts
         facts_ids[path] = facts_id

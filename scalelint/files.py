@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pathspec
@@ -38,13 +38,15 @@ def _is_source_name(name: str) -> bool:
     return os.path.splitext(name)[1] in (".py", ".sql") or is_config_file(name)
 
 
-def discover(config: Config) -> list[Path]:
-    """Every .py and .sql file of the project, sorted, excludes and .gitignore applied.
+def discover(config: Config, when_many: tuple[int, Callable[[], object]] | None = None) -> list[Path]:
+    """Every .py and .sql file of the project, sorted, excludes and .gitignore applied;
+    `when_many` = (count, call): `call()` once the walk has found that many.
 
     Paths are matched as POSIX strings relative to the root (a `.gitignore` against the
     part below its own folder), with one `scandir` per folder: a warm run spends most of
     its time here."""
     root = config.root
+    many, call = when_many if when_many is not None else (0, None)
     excluded = _spec([*config.exclude, *config.extend_exclude])
     found: list[Path] = []
 
@@ -69,6 +71,8 @@ def discover(config: Config) -> list[Path]:
                     walk(entry.path, inner + "/", ignores)
             elif _is_source_name(entry.name) and entry.is_file() and not ignored(inner, ignores):
                 found.append(Path(entry.path))
+                if len(found) == many and call is not None:
+                    call()
 
     walk(str(root), "", [])
     return sorted(found)

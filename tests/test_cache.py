@@ -357,3 +357,29 @@ def test_equal_facts_give_equal_bytes_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(digests) == 1 and "" not in digests
+
+
+def test_workers_start_during_the_walk_of_a_run_that_parses_every_file(tmp_path: Path, monkeypatch) -> None:
+    root = _every_fixture(tmp_path)
+    config = load_config(root)
+    expected = render(run([root], config, cwd=root, jobs=1), color=False)
+    started: list[bool] = []  # per pool started during the walk: whether phase 1 took it
+    real_start, real_take = engine.EarlyWorkers.start, engine.EarlyWorkers.take
+
+    def start(self: engine.EarlyWorkers) -> None:
+        real_start(self)
+        started.append(False)
+
+    def take(self: engine.EarlyWorkers):
+        pool = real_take(self)
+        if pool is not None:
+            started[-1] = True
+        return pool
+
+    monkeypatch.setattr(engine.EarlyWorkers, "start", start)
+    monkeypatch.setattr(engine.EarlyWorkers, "take", take)
+    assert render(run([root], config, cwd=root, jobs=2), color=False) == expected
+    assert render(run([root], config, cwd=root, jobs=2, use_cache=True), color=False) == expected
+    assert started == [True, True]  # without the cache, and before it held anything
+    assert render(run([root], config, cwd=root, jobs=2, use_cache=True), color=False) == expected
+    assert started == [True, True]  # a warm run starts none
