@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -12,10 +13,23 @@ from scalelint.config import Config
 from scalelint.facts.deploy import is_config_file
 
 Spec = pathspec.GitIgnoreSpec
+PLAIN_NAME = re.compile(r"[^/*?\[\]\\!#\s]+")  # no slash, wildcard, escape, negation, comment or space
 
 
 def _spec(patterns: Iterable[str]) -> Spec:
     return pathspec.GitIgnoreSpec.from_lines(patterns)
+
+
+def _excludes(patterns: list[str]) -> tuple[frozenset[str], list[str]]:
+    """Exclude patterns as plain names (`.venv`, `build`: any file or folder of that name,
+    at any depth), looked up in a set, and the patterns left for pathspec (which tries
+    each pattern's regex on every path: most of the walk's time with the default
+    excludes). Patterns that negate (`!keep.py`) take every pattern to pathspec, since
+    the order of patterns then matters."""
+    if any(p.startswith("!") for p in patterns):
+        return frozenset(), patterns
+    names = frozenset(p for p in patterns if PLAIN_NAME.fullmatch(p))
+    return names, [p for p in patterns if p not in names]
 
 
 def _gitignore(folder: Path) -> Spec | None:
@@ -47,11 +61,16 @@ def discover(config: Config, when_many: tuple[int, Callable[[], object]] | None 
     its time here."""
     root = config.root
     many, call = when_many if when_many is not None else (0, None)
-    excluded = _spec([*config.exclude, *config.extend_exclude])
+    names, patterns = _excludes([*config.exclude, *config.extend_exclude])
+    excluded = _spec(patterns) if patterns else None
     found: list[Path] = []
 
     def ignored(relative: str, ignores: list[tuple[str, Spec]]) -> bool:
-        if excluded.match_file(relative):
+        # The walk only enters folders that are not excluded: a name excludes a path when
+        # it is the path's last part.
+        if names and relative.rstrip("/").rpartition("/")[2] in names:
+            return True
+        if excluded is not None and excluded.match_file(relative):
             return True
         return any(spec.match_file(relative[len(base) :]) for base, spec in ignores)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pathspec
+import pytest
+
 from scalelint.config import find_root, load_config
 from scalelint.files import discover, report_scope
 
@@ -59,3 +62,46 @@ def test_root_is_the_nearest_folder_with_a_config_or_git(tmp_path: Path) -> None
     assert find_root(tmp_path / "svc" / "app" / "main.py") == (tmp_path / "svc").resolve()
     _tree(tmp_path, ["other/x.py"])
     assert find_root(tmp_path / "other") == tmp_path.resolve()
+
+
+EXCLUDE_CASES = {
+    "names only": ["build", "venv", "scratch.py"],
+    "names and globs": ["build", "*_pb2.py", "app/legacy/", "docs/**/conf.py"],
+    # a negation makes the order of patterns matter: pathspec reads them all
+    "a negation": ["build", "scratch.py", "!tools/scratch.py"],
+}
+
+
+@pytest.mark.parametrize("case", EXCLUDE_CASES)
+def test_excludes_select_what_pathspec_selects(tmp_path: Path, case: str) -> None:
+    patterns = EXCLUDE_CASES[case]
+    files = [
+        "app/views.py",
+        "app/build.py",
+        "app/build/gen.py",
+        "build/keep.py",
+        "pkg/venv/x.py",
+        "venvs/y.py",
+        "scratch.py",
+        "tools/scratch.py",
+        "api/user_pb2.py",
+        "app/legacy/old.py",
+        "legacy/app.py",
+        "docs/source/conf.py",
+        "conf.py",
+    ]
+    _tree(tmp_path, files)
+    (tmp_path / "pyproject.toml").write_text(f"[tool.scalelint]\nexclude = {patterns!r}\n")
+    found = _names(tmp_path, discover(load_config(tmp_path)))
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+
+    # Excluded by pathspec itself, or under a folder it excludes (the walk does not enter).
+    def folders(name: str) -> list[str]:
+        parts = name.split("/")
+        return ["/".join(parts[:cut]) + "/" for cut in range(1, len(parts))]
+
+    expected = sorted(
+        name for name in files if not any(spec.match_file(path) for path in [name, *folders(name)])
+    )
+    assert found == expected
+    assert "app/views.py" in found and len(found) < len(files)
