@@ -106,8 +106,6 @@ class _Mark:
     """What the resolution memo says besides an answer (see `ProjectModel.resolve`)."""
 
 
-_PENDING = _Mark()  # the value is being resolved
-_UNKNOWN = _Mark()  # the value was not asked yet
 
 # ---- what phase 2 derives ------------------------------------------------------
 
@@ -143,7 +141,7 @@ class ProjectModel:
     classes: dict[ClassRef, ClassFacts] = field(default_factory=dict)
     _members: dict[str, dict[str, object]] = field(default_factory=dict)
     # What a value means in a module, by module (so a later run can inherit whole modules).
-    # A value being resolved is `_PENDING` in its module's memo: met again, it is a cycle.
+    # A value being resolved has a `_Mark` in its module's memo: met again, it is a cycle.
     _memo: dict[str, dict[Value, Ref | _Mark | None]] = field(default_factory=dict)
     # The same value object asked again (most calls): found by identity, without hashing
     # its whole tree; the entry holds the value so its id cannot be reused.
@@ -395,17 +393,19 @@ class ProjectModel:
             by_identity = self._by_identity[module] = {}
             self._memo[module] = {}
         memo = self._memo[module]
-        known = memo.get(value, _UNKNOWN)
-        if not isinstance(known, _Mark):
-            by_identity[id(value)] = (value, known)
-            return known
-        if known is _PENDING:
+        # One lookup finds what is known of the value or marks it as under way (hashing a
+        # value hashes everything it holds).
+        under_way = _Mark()
+        known = memo.setdefault(value, under_way)
+        if known is not under_way:
+            if not isinstance(known, _Mark):
+                by_identity[id(value)] = (value, known)
+                return known
             # A cycle: cut here. What was being resolved then depends on where the walk
             # started, so it is not kept (here, or for a later run): asked again, it is
             # worked out again, and every run gets the same answer for the same question.
             self._cuts += 1
             return None
-        memo[value] = _PENDING
         cuts = self._cuts
         try:
             result = self._resolve(value, module)
