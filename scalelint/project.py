@@ -148,7 +148,7 @@ class ProjectModel:
     _by_identity: dict[str, dict[int, tuple[Value, Ref | None]]] = field(default_factory=dict)
     _active_keys: set[tuple[int, object]] = field(default_factory=set)  # see `_once`
     _cuts: int = 0  # cycles met so far (a resolution that adds to it met one)
-    _class_specs: dict[tuple[ClassRef, frozenset[str]], ApiSpec | None] = field(default_factory=dict)
+    _class_specs: dict[ClassRef, tuple[ApiSpec, ...]] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
     _reaches: dict[frozenset[str], dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]] = field(
         default_factory=dict
@@ -949,20 +949,24 @@ class ProjectModel:
 
     def class_spec(self, cls: ClassRef, roles: frozenset[str]) -> ApiSpec | None:
         """The knowledge entry of the first base (transitively) whose role is in `roles`."""
-        return self._once(self._class_specs, (cls, roles), lambda: self._find_class_spec(cls, roles), None)
+        return next((spec for spec in self._base_specs(cls) if spec.role in roles), None)
 
-    def _find_class_spec(self, cls: ClassRef, roles: frozenset[str]) -> ApiSpec | None:
+    def _base_specs(self, cls: ClassRef) -> tuple[ApiSpec, ...]:
+        """The knowledge entries of a class's bases, transitively, depth first in the order
+        the bases are written: worked out once per class for every `class_spec` asked."""
+        return self._once(self._class_specs, cls, lambda: self._find_base_specs(cls), ())
+
+    def _find_base_specs(self, cls: ClassRef) -> tuple[ApiSpec, ...]:
+        found: list[ApiSpec] = []
         for base in self.classes[cls].bases:
             ref = self.resolve(base, cls.module)
             if isinstance(ref, ExtName):
                 spec = self.knowledge.calls.get(ref.qualname)
-                if spec is not None and spec.role in roles:
-                    return spec
-            elif isinstance(ref, ClassRef):
-                spec = self.class_spec(ref, roles)
                 if spec is not None:
-                    return spec
-        return None
+                    found.append(spec)
+            elif isinstance(ref, ClassRef):
+                found.extend(self._base_specs(ref))
+        return tuple(found)
 
     def class_methods(self, cls: ClassRef) -> dict[str, FuncRef]:
         """Every method of a project class, inherited ones from project bases included."""
