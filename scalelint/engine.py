@@ -115,6 +115,7 @@ class _Loaded(NamedTuple):
     digest: str  # "" when the file could not be read
     warning: str | None
     blob: bytes | None = None  # the facts as `dump_facts` wrote them, when a worker sent them
+    facts_id: str = ""  # the digest of `blob`, worked out by the worker
 
 
 def _load(path: Path, relative: str, dialect: str) -> _Loaded:
@@ -177,12 +178,14 @@ def decode_source(data: bytes, language: str) -> str:
     return data.decode(encoding)
 
 
-def _load_chunk(chunk: list[tuple[Path, str]], dialect: str) -> list[tuple[bytes, str, str | None]]:
-    """A worker's share: facts go back as compact blobs (the parent can cache them as they are)."""
+def _load_chunk(chunk: list[tuple[Path, str]], dialect: str) -> list[tuple[bytes, str, str, str | None]]:
+    """A worker's share: facts go back as compact blobs with their digests (the parent can
+    cache them as they are)."""
     results = []
     for path, relative in chunk:
         loaded = _load(path, relative, dialect)
-        results.append((dump_facts(loaded.facts), loaded.digest, loaded.warning))
+        blob = dump_facts(loaded.facts)
+        results.append((blob, content_digest(blob), loaded.digest, loaded.warning))
         _parsed_one()
     return results
 
@@ -310,12 +313,14 @@ def load_all(
                     break
             for future in as_completed(futures):
                 with gc_paused():
-                    for index, (blob, digest, warning) in zip(futures[future], future.result(), strict=True):
+                    for index, (blob, facts_id, digest, warning) in zip(
+                        futures[future], future.result(), strict=True
+                    ):
                         facts = load_facts(blob)
                         if facts is None:  # cannot happen short of a broken worker: parse here instead
                             done[index] = _load(*files[index], dialect)
                         else:
-                            done[index] = _Loaded(facts, digest, warning, blob)
+                            done[index] = _Loaded(facts, digest, warning, blob, facts_id)
                 count += len(futures[future])
                 if progress is not None:
                     progress(count, len(files))
@@ -406,8 +411,10 @@ def _parse(
         if loaded.warning or not loaded.digest:
             parsed[path] = (loaded, f"unread:{loaded.warning}")
             continue
-        blob = loaded.blob if loaded.blob is not None else dump_facts(loaded.facts)
-        facts_id = content_digest(blob)
+        blob, facts_id = loaded.blob, loaded.facts_id
+        if blob is None:
+            blob = dump_facts(loaded.facts)
+            facts_id = content_digest(blob)
         parsed[path] = (loaded, facts_id)
         stat = stats.get(path)
         if cache is not None and stat is not None:

@@ -106,7 +106,6 @@ class _Mark:
     """What the resolution memo says besides an answer (see `ProjectModel.resolve`)."""
 
 
-
 # ---- what phase 2 derives ------------------------------------------------------
 
 
