@@ -236,6 +236,14 @@ def _worker_start() -> None:
     import scalelint.facts.python  # noqa: F401
 
 
+def _pool(workers: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor  # not needed by a warm run
+
+    if os.name == "nt":
+        workers = min(workers, 61)  # what Windows can wait on at once
+    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_start)
+
+
 def _ready() -> None:
     """A task that only makes the pool start a worker for it."""
 
@@ -254,13 +262,14 @@ class EarlyWorkers:
         self.pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
-        from concurrent.futures import ProcessPoolExecutor  # not needed by a warm run
-
+        pool = None
         try:
-            pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_start)
+            pool = _pool(self.jobs)
             for _ in range(self.jobs):  # one task each, so every worker starts now
                 pool.submit(_ready)
         except (OSError, ImportError, NotImplementedError, RuntimeError):
+            if pool is not None:  # the workers that did start
+                pool.shutdown(wait=False, cancel_futures=True)
             return  # `load_all` tries again, and parses here if it cannot start them either
         self.pool = pool
 
@@ -300,12 +309,12 @@ def load_all(
     chunks = _chunks(files, sizes or [0] * len(files), jobs)
     done: list[_Loaded | None] = [None] * len(files)
     count = 0
-    from concurrent.futures import ProcessPoolExecutor, as_completed  # not needed by a warm run
+    from concurrent.futures import as_completed  # not needed by a warm run
     from concurrent.futures.process import BrokenProcessPool
 
     pool = started.take() if started is not None else None
     try:
-        pool = pool or ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_worker_start)
+        pool = pool or _pool(min(jobs, len(chunks)))
         with pool:
             futures = {pool.submit(_load_chunk, [files[i] for i in c], dialect): c for c in chunks}
             for _ in meanwhile or ():

@@ -366,7 +366,7 @@ class ProjectModel:
         for name, facts in self.modules.items():
             module = self._canonical[facts.path]
             reaches(module, name)  # its own submodules, under each of its names
-            for _, target in facts.imports:
+            for _, target in (*facts.imports, *facts.earlier_imports):
                 reaches(module, self.absolute(target, name))
         found = set(modules)
         queue = list(modules)

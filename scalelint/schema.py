@@ -326,8 +326,8 @@ class _Builder:
         Alembic was most of the time spent on its schema).
 
         A name reaches another module only through an import (of that module, or of
-        one that imports it, and so on); imports are all in the facts, a name imported
-        twice under both modules."""
+        one that imports it, and so on), and every import is in the facts, those of a
+        name imported again from elsewhere too."""
         project = self.project
         importing = {
             module
@@ -335,7 +335,7 @@ class _Builder:
             if (module := project.module_of(facts.path)) is not None
             and any(
                 _names_alembic(project.absolute(target, name))
-                for _, target in facts.imports
+                for _, target in (*facts.imports, *facts.earlier_imports)
                 if "alembic" in target or target[:1] == "."  # what else is absolute already
             )
         }

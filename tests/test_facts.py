@@ -352,3 +352,36 @@ def test_pooler_evidence_is_read_from_strings_as_python_decodes_them() -> None:
         assert python_facts("settings.py", source).pooler is not None, name
     for name, source in NOT_POOLED.items():
         assert python_facts("settings.py", source).pooler is None, name
+
+
+def test_a_name_imported_again_keeps_its_earlier_import_apart() -> None:
+    found = facts(
+        """
+        try:
+            from rq import Queue
+            DEFAULT = Queue
+        except ImportError:
+            from app.compat import Queue
+        """
+    )
+    # What the name means from then on; `imports` alone says which packages a project uses.
+    assert found.imports == (("Queue", "app.compat.Queue"),)
+    assert found.earlier_imports == (("Queue", "rq.Queue"),)
+    assert dict(found.module_vars)["DEFAULT"] == Imported("rq.Queue")
+
+
+def test_values_a_file_spells_twice_are_one_object() -> None:
+    found = facts(
+        """
+        def a(self, q):
+            self.session.execute(q).all()
+            self.session.execute(q).all()
+            self.other.execute(q)
+        """
+    )
+    callees = [site.callee for site in found.functions[0].calls]
+    first, second = (c for c in callees if isinstance(c, Attr) and c.attr == "all")
+    assert first is second  # the same call result, the same attribute read
+    sessions = [c for c in callees if isinstance(c, Attr) and c.attr == "execute"]
+    assert len(sessions) == 3 and sessions[0] is sessions[1] and sessions[2] is not sessions[0]
+    assert sessions[2].base != sessions[0].base

@@ -415,9 +415,7 @@ class FileFacts:
 
     path: str
     language: str
-    # (local name, dotted module or member) in binding order; a name bound twice has both
-    # pairs, the one it ends with last.
-    imports: tuple[tuple[str, str], ...] = ()
+    imports: tuple[tuple[str, str], ...] = ()  # (local name, dotted module or member)
     module_vars: tuple[tuple[str, Value], ...] = ()
     functions: tuple[FunctionFacts, ...] = ()
     classes: tuple[ClassFacts, ...] = ()
@@ -431,3 +429,7 @@ class FileFacts:
     # Why this file says the app connects through PgBouncer or Supabase's pooler (a
     # connection string, Django's DATABASES), if it does: read by SL106.
     pooler: str | None = None
+    # Imports of a name the file imports again from elsewhere (`try: from rq import Queue`,
+    # `except ImportError: from .compat import Queue`): `imports` has the later one, and
+    # values built in between still name the earlier.
+    earlier_imports: tuple[tuple[str, str], ...] = ()

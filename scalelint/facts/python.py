@@ -265,7 +265,7 @@ class FactsVisitor(cst.CSTVisitor):
         self.positions = positions
         self.dialect = dialect
         self.imports: dict[str, str] = {}
-        self.rebound_imports: list[tuple[str, str]] = []
+        self.earlier_imports: list[tuple[str, str]] = []
         self.module_vars: dict[str, Value] = {}
         # One object for each name, attribute read or call result the file spells more
         # than once (`_shared`).
@@ -597,13 +597,11 @@ class FactsVisitor(cst.CSTVisitor):
             self._import(local, joined)
 
     def _import(self, local: str, dotted: str) -> None:
-        """Bind `local` to `dotted`. A name bound before to another module (`try: from
-        alembic import op` / `except ImportError: from .compat import op`) keeps its earlier
-        import in the facts too, ahead of the later one: values built in between still name
-        the module imported first."""
+        """Bind `local` to `dotted`, keeping what it was bound to before (see
+        `FileFacts.earlier_imports`)."""
         earlier = self.imports.get(local)
         if earlier is not None and earlier != dotted:
-            self.rebound_imports.append((local, earlier))
+            self.earlier_imports.append((local, earlier))
         self.imports[local] = dotted
 
     # ---- definitions -------------------------------------------------------
@@ -1239,7 +1237,8 @@ def python_facts(path: str, source: str, dialect: str = DEFAULT_DIALECT) -> File
     facts = FileFacts(
         path=path,
         language="python",
-        imports=(*visitor.rebound_imports, *visitor.imports.items()),
+        imports=tuple(visitor.imports.items()),
+        earlier_imports=tuple(visitor.earlier_imports),
         module_vars=tuple(visitor.module_vars.items()),
         functions=tuple(visitor.functions),
         classes=tuple(visitor.classes),
