@@ -288,7 +288,7 @@ class ProjectModel:
             reshaped.add(module)
         self._misses = set(previous._misses)  # what inherited results looked for
         self._previous = previous
-        self._stale = stale = {m for m in modules if m is not None} | self.importers_of(reshaped)
+        self._stale = stale = {m for m in modules if m is not None} | self._importers_of(reshaped)
         # The previous model is dropped after this run: its tables can be taken as they are.
         # Values are resolved in a module under whichever of its names the caller used
         # (`src.deps` for `deps`): a table is kept when the file that name stands for is.
@@ -338,7 +338,7 @@ class ProjectModel:
         previous = self._previous
         return previous.__dict__.get(name) if previous is not None else None
 
-    def importers_of(self, modules: set[str]) -> set[str]:
+    def _importers_of(self, modules: set[str]) -> set[str]:
         """The modules that can reach any of `modules` by name, transitively: through
         their imports (under any name a file has), and a package through the modules below
         it (`helpers.f()` in `pkg/__init__.py` finds `pkg.helpers` without an import)."""

@@ -303,8 +303,8 @@ class _Builder:
     def _python_migration(self, path: str) -> None:
         """Replay what a Python file does to the schema; what it does is read once and kept
         for later runs while nothing it resolves through changes (`per_module`), and while
-        whether it can reach Alembic stays the same."""
-        alembic = self.project.module_of(path) in self._reaching_alembic
+        the project imports Alembic or does not."""
+        alembic = self._imports_alembic
         table = "schema-events" if alembic else "schema-events, no Alembic"
         events = self.project.per_module(table, path, lambda: tuple(self._migration_events(path, alembic)))
         for event in events:
@@ -319,27 +319,21 @@ class _Builder:
                 )
 
     @cached_property
-    def _reaching_alembic(self) -> set[str]:
-        """The modules where a name can stand for an Alembic operation: those that import
-        from `alembic` and those that reach one of them through imports. Only their calls
-        are resolved looking for one (doing so for every call of a project without
-        Alembic was most of the time spent on its schema).
-
-        A name reaches another module only through an import (of that module, or of
-        one that imports it, and so on), and every import is in the facts, those of a
-        name imported again from elsewhere too."""
+    def _imports_alembic(self) -> bool:
+        """Whether any file imports from `alembic`: without that import, no name of the
+        project can stand for an Alembic operation, and calls are not resolved looking
+        for one (that was most of the time spent on the schema of a project without
+        Alembic). Every import is in the facts, those of a name imported again from
+        elsewhere too. (Narrowing this to the modules that reach such an import costs
+        more than it saves: a large project's import graph takes longer to walk than
+        resolving its calls.)"""
         project = self.project
-        importing = {
-            module
+        return any(
+            _names_alembic(project.absolute(target, name))
             for name, facts in project.modules.items()
-            if (module := project.module_of(facts.path)) is not None
-            and any(
-                _names_alembic(project.absolute(target, name))
-                for _, target in (*facts.imports, *facts.earlier_imports)
-                if "alembic" in target or target[:1] == "."  # what else is absolute already
-            )
-        }
-        return importing | project.importers_of(importing)
+            for _, target in (*facts.imports, *facts.earlier_imports)
+            if "alembic" in target or target[:1] == "."  # what else is absolute already
+        )
 
     def _migration_events(self, path: str, alembic: bool) -> Iterator[_Applied | _DjangoModel]:
         """What a Python file does to the schema, in order, read from its facts alone

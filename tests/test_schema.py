@@ -372,17 +372,13 @@ def test_alembic_operations_called_through_aliases(tmp_path: Path) -> None:
     assert indexes(orgs) == {("id",), ("slug",), ("kind",), ("plan",)}
 
 
-def test_alembic_operations_reached_through_project_modules_and_rebound_names(tmp_path: Path) -> None:
-    # Calls are resolved looking for Alembic operations only in modules that reach an
-    # import of `alembic`: here through two project modules, and through a name that an
-    # `except ImportError:` binds again to another module.
+def test_alembic_operations_reached_through_project_modules(tmp_path: Path) -> None:
     schema = schema_of(
         tmp_path,
         {
             "app/__init__.py": "",
             "app/migtools.py": "from alembic import op\n",
             "app/ops.py": "from app import migtools\n",
-            "compat.py": "def create_index(*args):\n    pass\n",
             "alembic/versions/001.py": """
                 import sqlalchemy as sa
                 from app import ops
@@ -391,7 +387,20 @@ def test_alembic_operations_reached_through_project_modules_and_rebound_names(tm
                     ops.migtools.op.create_table("orgs", sa.Column("id", sa.Integer, primary_key=True))
                     ops.migtools.op.create_index("orgs_slug", "orgs", ["slug"])
             """,
-            "alembic/versions/002.py": """
+        },
+    )
+    assert indexes(schema.tables["orgs"]) == {("id",), ("slug",)}
+
+
+def test_alembic_imported_only_before_a_fallback_import_still_counts(tmp_path: Path) -> None:
+    # Calls are resolved looking for Alembic operations only in a project that imports
+    # `alembic`; here its one import is of a name an `except ImportError:` binds again.
+    schema = schema_of(
+        tmp_path,
+        {
+            "compat.py": "def create_index(*args):\n    pass\n",
+            "schema/001.sql": "CREATE TABLE orgs (id int PRIMARY KEY, kind text);\n",
+            "schema/002.py": """
                 try:
                     from alembic.op import create_index
                     make_index = create_index
@@ -403,4 +412,4 @@ def test_alembic_operations_reached_through_project_modules_and_rebound_names(tm
             """,
         },
     )
-    assert indexes(schema.tables["orgs"]) == {("id",), ("slug",), ("kind",)}
+    assert indexes(schema.tables["orgs"]) == {("id",), ("kind",)}
