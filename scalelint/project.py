@@ -148,6 +148,7 @@ class ProjectModel:
     _active_keys: set[tuple[int, object]] = field(default_factory=set)  # see `_once`
     _cuts: int = 0  # cycles met so far (a resolution that adds to it met one)
     _class_specs: dict[ClassRef, tuple[ApiSpec, ...]] = field(default_factory=dict)
+    _class_members: dict[tuple[ClassRef, str], Ref | None] = field(default_factory=dict)
     _class_methods: dict[ClassRef, dict[str, FuncRef]] = field(default_factory=dict)
     _reaches: dict[frozenset[str], dict[FuncRef, tuple[tuple[ChainStep, ...], Operation]]] = field(
         default_factory=dict
@@ -482,7 +483,13 @@ class ProjectModel:
             return ModuleRef(self._canonical[self.modules[submodule].path])
         return None
 
-    def _class_member(self, cls: ClassRef, name: str, seen: frozenset[ClassRef] = frozenset()) -> Ref | None:
+    def _class_member(self, cls: ClassRef, name: str) -> Ref | None:
+        """A class's member `name`: its own method or attribute, else its bases' (worked
+        out once per class and name; a base that leads back to a class being searched is
+        a cycle, cut as in `resolve`)."""
+        return self._once(self._class_members, (cls, name), lambda: self._find_class_member(cls, name), None)
+
+    def _find_class_member(self, cls: ClassRef, name: str) -> Ref | None:
         facts = self.classes[cls]
         if name in facts.methods:
             return FuncRef(cls.module, f"{cls.qualname}.{name}")
@@ -491,8 +498,8 @@ class ProjectModel:
                 return self.resolve(value, cls.module)
         for base in facts.bases:
             ref = self.resolve(base, cls.module)
-            if isinstance(ref, ClassRef) and ref not in seen:
-                found = self._class_member(ref, name, seen | {cls})
+            if isinstance(ref, ClassRef) and ref != cls:  # `class Model(Model)` shadowing an import
+                found = self._class_member(ref, name)
                 if found is not None:
                     return found
         return None
