@@ -459,8 +459,8 @@ INHERITANCE_CASES = {
         {"main.py": DEPS_MAIN, "deps.py": DEPS + "def helper():\n    print(1)\n"},
         {"deps.py": DEPS + "def helper():\n    print(2)\n"},
     ),
-    # a module starts importing Alembic: the migrations that reach it are read for
-    # Alembic operations from then on (they were not looked for before)
+    # the project starts importing Alembic: calls are read for Alembic operations from
+    # then on (they were not looked for before)
     "a module starts importing alembic": (
         {
             "alembic/000_schema.sql": "CREATE TABLE orgs (id int primary key, slug text);\n",
