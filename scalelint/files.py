@@ -65,10 +65,10 @@ def discover(config: Config, when_many: tuple[int, Callable[[], object]] | None 
     excluded = _spec(patterns) if patterns else None
     found: list[Path] = []
 
-    def ignored(relative: str, ignores: list[tuple[str, Spec]]) -> bool:
+    def ignored(relative: str, name: str, ignores: list[tuple[str, Spec]]) -> bool:
         # The walk only enters folders that are not excluded: a name excludes a path when
-        # it is the path's last part.
-        if names and relative.rstrip("/").rpartition("/")[2] in names:
+        # it is the path's last part, `name`.
+        if name in names:
             return True
         if excluded is not None and excluded.match_file(relative):
             return True
@@ -86,9 +86,9 @@ def discover(config: Config, when_many: tuple[int, Callable[[], object]] | None 
         for entry in entries:
             inner = relative + entry.name
             if entry.is_dir(follow_symlinks=False):
-                if not ignored(inner + "/", ignores):
+                if not ignored(inner + "/", entry.name, ignores):
                     walk(entry.path, inner + "/", ignores)
-            elif _is_source_name(entry.name) and entry.is_file() and not ignored(inner, ignores):
+            elif _is_source_name(entry.name) and entry.is_file() and not ignored(inner, entry.name, ignores):
                 found.append(Path(entry.path))
                 if len(found) == many and call is not None:
                     call()

@@ -61,11 +61,12 @@ from scalelint.facts.suppressions import python_suppressions
 from scalelint.facts.walk import walk
 from scalelint.findings import Span
 
+_V = TypeVar("_V", Imported, Global, Attr, CallResult)  # the values `_shared` makes one of
+
 # A loop over at most this many literal items, or range(k) with k at most this, runs
 # a fixed, small number of times: a retry loop, not a per-row loop.
 SMALL_LOOP = 10
 HOLE = "__scalelint_hole__"
-_V = TypeVar("_V", Imported, Global, Attr, CallResult)
 FORMAT_FIELD = re.compile(r"\{[^{}]*\}")  # a replacement field of a `.format` template
 CONTEXT_WRAPPERS = {"closing", "aclosing", "enter_context", "enter_async_context"}
 AWAITING_WRAPPERS = {"gather", "wait_for", "create_task", "ensure_future", "shield", "wait", "as_completed"}
